@@ -1,0 +1,1 @@
+"""Thin translations between frameworks and the framework-free core."""

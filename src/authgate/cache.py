@@ -1,0 +1,104 @@
+"""The hot path's memory: verified credentials by digest, bounded in size and time."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from authgate.principal import Principal
+
+__all__ = ["KeyCache"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    principal: Principal
+    # monotonic deadline for trusting this entry without a new look at the store
+    fresh_until: float
+    # wall-clock expiry of the key itself (epoch seconds), or +inf
+    expires_at: float
+
+
+class KeyCache:
+    """digest → principal for keys the store vouched for, plus a short memory of misses.
+
+    Reads take no lock (a dict lookup is atomic under the GIL); writers take one so the
+    key-id index stays in step. Eviction is oldest-first, which is cheap and good enough:
+    a key that falls out is simply looked up again.
+    """
+
+    def __init__(self, *, ttl: float, max_entries: int, negative_ttl: float) -> None:
+        self._ttl = ttl
+        self._negative_ttl = negative_ttl
+        self._max_entries = max_entries
+        self._entries: dict[str, _Entry] = {}
+        self._misses: dict[str, float] = {}
+        self._digests_by_key: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> Principal | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if time.monotonic() >= entry.fresh_until or time.time() >= entry.expires_at:
+            self._drop(digest)
+            return None
+        return entry.principal
+
+    def known_missing(self, digest: str) -> bool:
+        deadline = self._misses.get(digest)
+        if deadline is None:
+            return False
+        if time.monotonic() >= deadline:
+            self._misses.pop(digest, None)
+            return False
+        return True
+
+    def put(self, digest: str, principal: Principal) -> None:
+        expires_at = principal.expires_at.timestamp() if principal.expires_at else float("inf")
+        entry = _Entry(principal, time.monotonic() + self._ttl, expires_at)
+        with self._lock:
+            if len(self._entries) >= self._max_entries:
+                oldest = next(iter(self._entries))
+                self._drop_locked(oldest)
+            self._entries[digest] = entry
+            self._digests_by_key[principal.id] = digest
+            self._misses.pop(digest, None)
+
+    def put_missing(self, digest: str) -> None:
+        if self._negative_ttl <= 0:
+            return
+        with self._lock:
+            if len(self._misses) >= self._max_entries:
+                self._misses.pop(next(iter(self._misses)))
+            self._misses[digest] = time.monotonic() + self._negative_ttl
+
+    def forget_key(self, key_id: str) -> None:
+        with self._lock:
+            digest = self._digests_by_key.pop(key_id, None)
+            if digest is not None:
+                self._entries.pop(digest, None)
+
+    def forget_digest(self, digest: str) -> None:
+        with self._lock:
+            self._misses.pop(digest, None)
+            self._drop_locked(digest)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._misses.clear()
+            self._digests_by_key.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _drop(self, digest: str) -> None:
+        with self._lock:
+            self._drop_locked(digest)
+
+    def _drop_locked(self, digest: str) -> None:
+        entry = self._entries.pop(digest, None)
+        if entry is not None and self._digests_by_key.get(entry.principal.id) == digest:
+            del self._digests_by_key[entry.principal.id]

@@ -1,0 +1,112 @@
+"""The errors authgate raises, each carrying its HTTP meaning.
+
+    AuthgateError                  500 internal_error (base: status, code, detail, headers)
+    ├── MissingCredentials         401 no credentials on a protected route
+    ├── InvalidCredentials         401 unknown, malformed, expired or revoked credentials
+    ├── Forbidden                  403 authenticated, but scope / role / grant missing
+    ├── NotFound                   404
+    ├── Conflict                   409
+    ├── InvalidRequest             422 (also the base of bad configuration at start-up)
+    ├── RateLimited                429 with Retry-After and RateLimit-* headers
+    ├── NotReady                   503 store not initialised or unreachable (fail closed)
+    └── S3Error                    the SigV4 family: rendered as S3 XML (see authgate.sigv4)
+
+Each adapter renders these once: JSON in ``authgate.http``, S3 XML in ``authgate.sigv4``,
+an exit code in the CLI. Nothing else maps exceptions to statuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = [
+    "AuthgateError",
+    "ConfigurationError",
+    "Conflict",
+    "Forbidden",
+    "InvalidCredentials",
+    "InvalidRequest",
+    "MissingCredentials",
+    "NotFound",
+    "NotReady",
+    "RateLimited",
+]
+
+REALM = 'Bearer realm="authgate"'
+
+
+class AuthgateError(Exception):
+    status: int = 500
+    code: str = "internal_error"
+    default_detail: str = "Internal server error."
+
+    def __init__(self, detail: str | None = None, *, headers: Mapping[str, str] | None = None):
+        self.detail = detail or self.default_detail
+        self.headers: dict[str, str] = dict(headers or {})
+        super().__init__(self.detail)
+
+    def body(self) -> dict[str, str]:
+        return {"detail": self.detail, "code": self.code}
+
+
+class MissingCredentials(AuthgateError):
+    status = 401
+    code = "missing_credentials"
+    default_detail = "Authentication required: send X-API-Key or Authorization: Bearer."
+
+    def __init__(self, detail: str | None = None, *, headers: Mapping[str, str] | None = None):
+        super().__init__(detail, headers={"WWW-Authenticate": REALM, **(headers or {})})
+
+
+class InvalidCredentials(AuthgateError):
+    """One opaque failure for every token problem the caller must not tell apart."""
+
+    status = 401
+    code = "invalid_token"
+    default_detail = "Invalid, expired or revoked credentials."
+
+    def __init__(self, detail: str | None = None, *, headers: Mapping[str, str] | None = None):
+        challenge = f'{REALM}, error="invalid_token"'
+        super().__init__(detail, headers={"WWW-Authenticate": challenge, **(headers or {})})
+
+
+class Forbidden(AuthgateError):
+    status = 403
+    code = "forbidden"
+    default_detail = "Not allowed."
+
+
+class NotFound(AuthgateError):
+    status = 404
+    code = "not_found"
+    default_detail = "Not found."
+
+
+class Conflict(AuthgateError):
+    status = 409
+    code = "conflict"
+    default_detail = "Conflict."
+
+
+class InvalidRequest(AuthgateError):
+    status = 422
+    code = "invalid_request"
+    default_detail = "Invalid request."
+
+
+class ConfigurationError(InvalidRequest):
+    """Refused configuration: raised at start-up with a message that says what to fix."""
+
+    code = "configuration_error"
+
+
+class RateLimited(AuthgateError):
+    status = 429
+    code = "rate_limited"
+    default_detail = "Too many requests."
+
+
+class NotReady(AuthgateError):
+    status = 503
+    code = "not_ready"
+    default_detail = "authgate is not ready: the store is unreachable or not initialised."

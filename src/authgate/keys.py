@@ -1,0 +1,170 @@
+"""The API key life cycle: create, list, show, rotate, revoke; every step audited."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from authgate.audit import Auditor
+from authgate.clock import Clock, now_utc
+from authgate.errors import Conflict, InvalidRequest, NotFound
+from authgate.store.records import ApiKeyRecord
+from authgate.store.sql import SqlStore
+from authgate.tokens import BASE62, generate_token
+
+__all__ = ["Actor", "CreatedKey", "KeyService", "new_id"]
+
+NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+SCOPE_RE = re.compile(r"[A-Za-z0-9*][A-Za-z0-9:._*-]{0,63}")
+
+
+def new_id(prefix: str) -> str:
+    return prefix + "_" + "".join(secrets.choice(BASE62) for _ in range(16))
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who asks for a change, for the audit log: a key or user id, and where from."""
+
+    id: str
+    source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedKey:
+    token: str  # shown once, then forgotten
+    record: ApiKeyRecord
+
+
+def validate_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name):
+        raise InvalidRequest("name must be 1-64 letters, digits, '-', '_' or '.'")
+    return name
+
+
+def validate_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    cleaned = tuple(dict.fromkeys(scopes))
+    bad = [scope for scope in cleaned if not SCOPE_RE.fullmatch(scope)]
+    if bad:
+        raise InvalidRequest(f"invalid scope names: {', '.join(map(repr, bad))}")
+    return cleaned
+
+
+class KeyService:
+    def __init__(
+        self,
+        store: SqlStore,
+        auditor: Auditor,
+        *,
+        token_prefix: str,
+        clock: Clock = now_utc,
+        on_revoke: Callable[[str], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._audit = auditor
+        self._prefix = token_prefix
+        self._clock = clock
+        self._on_revoke = on_revoke or (lambda key_id: None)
+
+    def create(
+        self,
+        actor: Actor,
+        *,
+        name: str,
+        scopes: Iterable[str] = (),
+        expires_in: timedelta | None = None,
+        owner_id: str | None = None,
+    ) -> CreatedKey:
+        validate_name(name)
+        scope_tuple = validate_scopes(scopes)
+        if expires_in is not None and expires_in <= timedelta(0):
+            raise InvalidRequest("expiry must be in the future")
+        now = self._clock()
+        if self._store.live_key_named(owner_id, name, now) is not None:
+            raise Conflict(f"a key named {name!r} already exists for this owner")
+        generated = generate_token(self._prefix)
+        record = ApiKeyRecord(
+            id=new_id("key"),
+            name=name,
+            owner_id=owner_id,
+            created_by=actor.id,
+            scopes=scope_tuple,
+            digest=generated.digest,
+            hint=generated.hint,
+            created_at=now,
+            expires_at=now + expires_in if expires_in is not None else None,
+        )
+        self._store.insert_key(record)
+        self._audit.record(
+            actor.id,
+            "key.create",
+            target=record.id,
+            source=actor.source,
+            name=name,
+            scopes=list(scope_tuple),
+            owner_id=owner_id,
+        )
+        return CreatedKey(token=generated.token, record=record)
+
+    def get(self, key_id: str) -> ApiKeyRecord:
+        record = self._store.get_key(key_id)
+        if record is None:
+            raise NotFound(f"no key with id {key_id!r}")
+        return record
+
+    def list(self, owner_id: str | None = None, *, everyone: bool = False) -> list[ApiKeyRecord]:
+        return self._store.list_keys(owner_id, everyone=everyone)
+
+    def revoke(self, actor: Actor, key_id: str) -> ApiKeyRecord:
+        record = self.get(key_id)
+        if not self._store.revoke_key(key_id, self._clock()):
+            raise Conflict(f"key {key_id!r} is already revoked")
+        self._on_revoke(key_id)
+        self._audit.record(actor.id, "key.revoke", target=key_id, source=actor.source)
+        return self.get(record.id)
+
+    def rotate(self, actor: Actor, key_id: str, *, grace: timedelta) -> CreatedKey:
+        """A successor with the same name, scopes and owner; the old key works until the
+        grace period ends (never longer than it would have anyway)."""
+        if grace < timedelta(0):
+            raise InvalidRequest("grace period cannot be negative")
+        old = self.get(key_id)
+        now = self._clock()
+        if not old.is_live(now) or old.rotated_to is not None:
+            raise Conflict(f"key {key_id!r} is revoked, expired or already rotated")
+        generated = generate_token(self._prefix)
+        lifetime = old.expires_at - old.created_at if old.expires_at else None
+        new = replace(
+            old,
+            id=new_id("key"),
+            created_by=actor.id,
+            digest=generated.digest,
+            hint=generated.hint,
+            created_at=now,
+            expires_at=now + lifetime if lifetime is not None else None,
+            revoked_at=None,
+            rotated_to=None,
+            last_used_at=None,
+            use_count=0,
+        )
+        self._store.rotate_key(old.id, new, now + grace)
+        self._on_revoke(old.id)
+        self._audit.record(
+            actor.id,
+            "key.rotate",
+            target=old.id,
+            source=actor.source,
+            successor=new.id,
+            grace_seconds=int(grace.total_seconds()),
+        )
+        return CreatedKey(token=generated.token, record=self.get(new.id))
+
+    def expired_or_revoked(self, record: ApiKeyRecord) -> bool:
+        return not record.is_live(self._clock())
+
+
+def expires_label(expires_at: datetime | None) -> str:
+    return expires_at.isoformat() if expires_at else "never"

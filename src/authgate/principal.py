@@ -1,0 +1,41 @@
+"""Who a request was authenticated as."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+__all__ = ["Principal", "PrincipalKind"]
+
+PrincipalKind = Literal["api_key", "static_token", "admin_key", "access_key", "local"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The identity the core hands to the application. Never holds a secret."""
+
+    id: str
+    name: str
+    kind: PrincipalKind
+    scopes: frozenset[str] = frozenset()
+    role: str | None = None
+    owner_id: str | None = None
+    expires_at: datetime | None = None
+    grants: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def has_scopes(self, required: frozenset[str] | set[str]) -> bool:
+        return self.is_admin or required <= self.scopes
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "scopes": sorted(self.scopes),
+            "role": self.role,
+        }

@@ -1,0 +1,135 @@
+"""Everything one authgate process needs, built once from the settings.
+
+The server, the gateway, the middleware and the local CLI all stand on a ``Runtime``:
+the store, the key cache and its invalidation, static tokens, the admin key, the usage
+buffer and the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from authgate.audit import Auditor
+from authgate.authenticator import Authenticator
+from authgate.bootstrap import AdminKey, load_or_create_admin_key
+from authgate.cache import KeyCache
+from authgate.clock import Clock, now_utc
+from authgate.errors import AuthgateError, NotReady
+from authgate.keys import KeyService
+from authgate.securefiles import ensure_private_dir
+from authgate.settings import Settings
+from authgate.static_tokens import StaticTokens
+from authgate.store import SqlStore, open_store
+from authgate.usage import UsageBuffer
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger("authgate")
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, clock: Clock = now_utc) -> None:
+        self.settings = settings
+        self.clock = clock
+        if settings.database_url is None:
+            ensure_private_dir(settings.data_dir)
+        self.store: SqlStore = open_store(settings.resolved_database_url)
+        self.cache = KeyCache(
+            ttl=settings.cache_ttl_seconds,
+            max_entries=settings.cache_max_entries,
+            negative_ttl=settings.negative_cache_ttl_seconds,
+        )
+        self.static_tokens = StaticTokens(settings.tokens, settings.token_file)
+        self.usage = UsageBuffer()
+        self.auditor = Auditor(self.store, clock)
+        self.keys = KeyService(
+            self.store,
+            self.auditor,
+            token_prefix=settings.token_prefix,
+            clock=clock,
+            on_revoke=self.cache.forget_key,
+        )
+        self.authenticator = Authenticator(
+            store=self.store,
+            cache=self.cache,
+            static_tokens=self.static_tokens,
+            usage=self.usage,
+            token_prefix=settings.token_prefix,
+            clock=clock,
+        )
+        self.admin_key: AdminKey | None = None
+        self._change_seq = 0
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    # -- start and stop --------------------------------------------------------------
+    def prepare_store(self) -> None:
+        """Migrate the schema and remember where the change feed stands."""
+        self.store.migrate()
+        self._change_seq = self.store.latest_change()
+
+    def ensure_admin_key(self) -> AdminKey:
+        self.admin_key = load_or_create_admin_key(
+            self.settings.resolved_admin_key_file, self.settings.token_prefix
+        )
+        self.authenticator.set_admin_digest(self.admin_key.digest)
+        return self.admin_key
+
+    def start(self) -> None:
+        """Prepare everything, then open the gate; until then requests get 503."""
+        self.prepare_store()
+        self.ensure_admin_key()
+        self.authenticator.ready = True
+        self._stop.clear()
+        self._watcher = threading.Thread(target=self._watch, name="authgate-watch", daemon=True)
+        self._watcher.start()
+
+    def stop(self) -> None:
+        self.authenticator.ready = False
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+            self._watcher = None
+        self.flush_usage()
+
+    def close(self) -> None:
+        self.stop()
+        self.store.close()
+
+    # -- background work -------------------------------------------------------------
+    def flush_usage(self) -> None:
+        try:
+            self.usage.flush(self.store.add_usage)
+        except AuthgateError as exc:
+            log.warning("usage counters not flushed yet: %s", exc.detail)
+
+    def poll_changes(self) -> None:
+        """Forget cached verdicts for every credential changed since the last poll."""
+        seq, key_ids = self.store.changes_since(self._change_seq)
+        for key_id in key_ids:
+            self.cache.forget_key(key_id)
+        self._change_seq = seq
+
+    def _watch(self) -> None:
+        interval = self.settings.change_poll_seconds
+        next_flush = time.monotonic() + self.settings.usage_flush_seconds
+        while not self._stop.wait(interval):
+            try:
+                self.poll_changes()
+            except NotReady as exc:
+                log.warning("change feed unreachable: %s", exc.detail)
+            try:
+                if self.static_tokens.reload_if_changed():
+                    log.info("token file reloaded: %d static tokens", len(self.static_tokens))
+            except AuthgateError as exc:
+                log.error("token file not reloaded, keeping the previous tokens: %s", exc.detail)
+            if time.monotonic() >= next_flush:
+                self.flush_usage()
+                next_flush = time.monotonic() + self.settings.usage_flush_seconds
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir

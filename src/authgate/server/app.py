@@ -1,0 +1,48 @@
+"""The token service application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from authgate import __version__
+from authgate.runtime import Runtime
+from authgate.server import routes_core
+from authgate.server.errors import install_error_handlers
+
+__all__ = ["create_app"]
+
+
+def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
+    """The service app under ``settings.http_prefix``.
+
+    With ``manage_runtime`` the app starts the runtime (migrations, admin key) in its
+    lifespan; until that is done every authenticated route answers 503.
+    """
+    prefix = runtime.settings.http_prefix
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_runtime:
+            await run_in_threadpool(runtime.start)
+        try:
+            yield
+        finally:
+            if manage_runtime:
+                await run_in_threadpool(runtime.stop)
+
+    app = FastAPI(
+        title="authgate",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=f"{prefix}/docs",
+        redoc_url=None,
+        openapi_url=f"{prefix}/openapi.json",
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.include_router(routes_core.router, prefix=f"{prefix}/v1")
+    return app

@@ -1,0 +1,133 @@
+"""All configuration in one object, read once (CLI flags > ``AUTHGATE_*`` > config file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from platformdirs import user_data_dir
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from authgate.errors import ConfigurationError
+
+__all__ = ["Settings", "load_settings"]
+
+MIN_STATIC_TOKEN_LENGTH = 32
+
+
+def default_data_dir() -> Path:
+    return Path(user_data_dir("authgate", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AUTHGATE_", extra="forbid", validate_default=True, frozen=True
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    localhost_bypass: Literal["auto", "on", "off"] = "auto"
+    auth_enabled: bool = True
+    tokens: Annotated[tuple[str, ...], NoDecode] = ()
+    token_file: Path | None = None
+    admin_key_file: Path | None = None
+    token_prefix: str = "ag"  # noqa: S105 - a public marker, not a secret
+    http_prefix: str = "/authgate"
+    redis_url: str | None = None
+    # How long a verified key may be served from memory without a new look at the store;
+    # revocations reach the cache sooner, by the change feed and the broadcast.
+    cache_ttl_seconds: float = Field(default=60.0, gt=0)
+    cache_max_entries: int = Field(default=100_000, gt=0)
+    negative_cache_ttl_seconds: float = Field(default=2.0, ge=0)
+    change_poll_seconds: float = Field(default=0.25, gt=0)
+    usage_flush_seconds: float = Field(default=5.0, gt=0)
+    max_header_bytes: int = Field(default=8192, gt=0)
+
+    config_file: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("tokens")
+    @classmethod
+    def _long_enough(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for index, token in enumerate(value, start=1):
+            if len(token) < MIN_STATIC_TOKEN_LENGTH:
+                raise ValueError(
+                    f"AUTHGATE_TOKENS: token #{index} has {len(token)} characters; every "
+                    f"token needs at least {MIN_STATIC_TOKEN_LENGTH} "
+                    "(make one with: authgate token generate)"
+                )
+        return value
+
+    @field_validator("http_prefix")
+    @classmethod
+    def _normalise_prefix(cls, value: str) -> str:
+        value = "/" + value.strip("/")
+        if value == "/":
+            raise ValueError("http_prefix must not be '/': authgate needs a path of its own")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _CONFIG_FILE_IN_USE.get("path")
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'authgate.db'}"
+
+    @property
+    def resolved_admin_key_file(self) -> Path:
+        return self.admin_key_file or self.data_dir / "admin.key"
+
+    @property
+    def listens_on_loopback_only(self) -> bool:
+        return self.host in {"127.0.0.1", "::1", "localhost"} or self.host.startswith("127.")
+
+
+# The TOML source is chosen per load; pydantic-settings asks for it from a classmethod.
+_CONFIG_FILE_IN_USE: dict[str, Path | None] = {"path": None}
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings once; a bad value stops start-up with a sentence, not a trace."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    if config_file is not None and not config_file.is_file():
+        raise ConfigurationError(f"config file {config_file} does not exist")
+    _CONFIG_FILE_IN_USE["path"] = config_file
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from None
+    finally:
+        _CONFIG_FILE_IN_USE["path"] = None
