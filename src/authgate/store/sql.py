@@ -7,6 +7,7 @@ in a worker thread.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -23,7 +24,7 @@ from authgate.errors import Conflict, NotReady
 from authgate.store.records import AccessKeyRecord, ApiKeyRecord, AuditEvent, UserRecord
 from authgate.store.schema import access_keys, api_keys, audit_events, grants, key_changes, users
 
-__all__ = ["SqlStore", "engine_url"]
+__all__ = ["SqlStore", "engine_url", "safe_url"]
 
 # PostgreSQL advisory lock id held while migrating, so instances starting together
 # do not race each other through Alembic.
@@ -77,7 +78,7 @@ class SqlStore:
         except IntegrityError:
             raise
         except SQLAlchemyError as exc:
-            raise NotReady(f"the store at {_safe_url(self.url)} cannot be reached") from exc
+            raise NotReady(f"the store at {safe_url(self.url)} cannot be reached") from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
@@ -411,6 +412,7 @@ class SqlStore:
 
 def _create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        _create_private_sqlite_file(url)
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @sa.event.listens_for(engine, "connect")
@@ -426,7 +428,15 @@ def _create_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
-def _safe_url(url: str) -> str:
+def _create_private_sqlite_file(url: str) -> None:
+    """Create the database file 0600 before SQLite does (it would use the umask)."""
+    database = sa.engine.make_url(url).database
+    if not database or database == ":memory:" or os.path.exists(database):
+        return
+    os.close(os.open(database, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def safe_url(url: str) -> str:
     """The URL without its password, for messages."""
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,128 @@
+"""The ``authgate`` command."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from authgate import __version__
+from authgate.bootstrap import read_admin_key
+from authgate.cli import keys
+from authgate.cli.context import CliState, local_runtime, state_of
+from authgate.cli.output import cli_errors, print_json, stderr, stdout
+from authgate.tokens import generate_token
+
+app = typer.Typer(
+    name="authgate",
+    help="One authentication layer for HTTP APIs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(keys.app, name="keys")
+token_app = typer.Typer(help="Tokens for static configuration.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Data folder (default: AUTHGATE_DATA_DIR or ~/.local/share/authgate)."
+    ),
+]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="A TOML config file with authgate settings.")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        stdout.print(f"authgate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    ctx.obj = CliState(data_dir=data_dir, config=config)
+
+
+@token_app.command("generate")
+def token_generate(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print a fresh random token, e.g. for AUTHGATE_TOKENS or a token file."""
+    token = generate_token().token
+    if as_json:
+        print_json({"token": token})
+    else:
+        stdout.print(token, markup=False)
+
+
+@app.command("admin-key")
+def admin_key(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the bootstrap admin key (for the local operator; no endpoint ever returns it)."""
+    with cli_errors(), local_runtime(ctx) as runtime:
+        key = runtime.ensure_admin_key()
+        token = read_admin_key(key.path)
+        if as_json:
+            print_json({"admin_key": token, "path": str(key.path)})
+        else:
+            stdout.print(token, markup=False)
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    localhost_bypass: Annotated[
+        str | None, typer.Option(help="auto (loopback-only listeners), on or off.")
+    ] = None,
+) -> None:
+    """Run the authgate server."""
+    import uvicorn
+
+    from authgate.runtime import Runtime
+    from authgate.server import create_app
+
+    state = state_of(ctx)
+    state.data_dir = data_dir or state.data_dir
+    state.config = config or state.config
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s: %(message)s")
+    with cli_errors():
+        settings = state.settings(host=host, port=port, localhost_bypass=localhost_bypass)
+        runtime = Runtime(settings)
+        runtime.start()
+        assert runtime.admin_key is not None
+        verb = "created" if runtime.admin_key.created else "found"
+        # The path, never the key: terminals and logs are not safe places for it.
+        stderr.print(f"Admin key {verb}: {runtime.admin_key.path}")
+        stderr.print(
+            f"Print it with: authgate admin-key   (store: {_describe(settings.resolved_database_url)})"
+        )
+    try:
+        uvicorn.run(
+            create_app(runtime, manage_runtime=False),
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+        )
+    finally:
+        runtime.close()
+
+
+def main() -> None:
+    app()
