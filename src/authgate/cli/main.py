@@ -110,9 +110,8 @@ def serve(
         verb = "created" if runtime.admin_key.created else "found"
         # The path, never the key: terminals and logs are not safe places for it.
         stderr.print(f"Admin key {verb}: {runtime.admin_key.path}")
-        stderr.print(
-            f"Print it with: authgate admin-key   (store: {_describe(settings.resolved_database_url)})"
-        )
+        stderr.print("Print it with: authgate admin-key")
+        stderr.print(f"Store: {safe_url(settings.resolved_database_url)}")
     try:
         uvicorn.run(
             create_app(runtime, manage_runtime=False),
