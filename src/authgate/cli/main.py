@@ -13,6 +13,7 @@ from authgate.bootstrap import read_admin_key
 from authgate.cli import keys
 from authgate.cli.context import CliState, local_runtime, state_of
 from authgate.cli.output import cli_errors, print_json, stderr, stdout
+from authgate.store.sql import safe_url
 from authgate.tokens import generate_token
 
 app = typer.Typer(
