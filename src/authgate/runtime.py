@@ -19,6 +19,7 @@ from authgate.cache import KeyCache
 from authgate.clock import Clock, now_utc
 from authgate.errors import AuthgateError, NotReady
 from authgate.keys import KeyService
+from authgate.ratelimit import RateLimiter
 from authgate.securefiles import ensure_private_dir
 from authgate.settings import Settings
 from authgate.static_tokens import StaticTokens
@@ -60,6 +61,8 @@ class Runtime:
             token_prefix=settings.token_prefix,
             clock=clock,
         )
+        # One limiter for the process: in memory, or shared by every instance through Redis.
+        self.limiter = RateLimiter(settings.redis_url or "memory://")
         self.admin_key: AdminKey | None = None
         self._change_seq = 0
         self._stop = threading.Event()
