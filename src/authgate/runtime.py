@@ -15,6 +15,7 @@ from pathlib import Path
 from authgate.audit import Auditor
 from authgate.authenticator import Authenticator
 from authgate.bootstrap import AdminKey, load_or_create_admin_key
+from authgate.broadcast import RevocationBroadcast
 from authgate.cache import KeyCache
 from authgate.clock import Clock, now_utc
 from authgate.errors import AuthgateError, NotReady
@@ -46,12 +47,17 @@ class Runtime:
         self.static_tokens = StaticTokens(settings.tokens, settings.token_file)
         self.usage = UsageBuffer()
         self.auditor = Auditor(self.store, clock)
+        self.broadcast = (
+            RevocationBroadcast(settings.redis_url, self.cache.forget_key)
+            if settings.redis_url
+            else None
+        )
         self.keys = KeyService(
             self.store,
             self.auditor,
             token_prefix=settings.token_prefix,
             clock=clock,
-            on_revoke=self.cache.forget_key,
+            on_revoke=self.key_revoked,
         )
         self.authenticator = Authenticator(
             store=self.store,
@@ -89,10 +95,14 @@ class Runtime:
         self._stop.clear()
         self._watcher = threading.Thread(target=self._watch, name="authgate-watch", daemon=True)
         self._watcher.start()
+        if self.broadcast is not None:
+            self.broadcast.start()
 
     def stop(self) -> None:
         self.authenticator.ready = False
         self._stop.set()
+        if self.broadcast is not None:
+            self.broadcast.stop()
         if self._watcher is not None:
             self._watcher.join(timeout=5)
             self._watcher = None
@@ -103,6 +113,12 @@ class Runtime:
         self.store.close()
 
     # -- background work -------------------------------------------------------------
+    def key_revoked(self, key_id: str) -> None:
+        """Drop a key here at once, and tell the other instances."""
+        self.cache.forget_key(key_id)
+        if self.broadcast is not None:
+            self.broadcast.publish(key_id)
+
     def flush_usage(self) -> None:
         try:
             self.usage.flush(self.store.add_usage)

@@ -7,6 +7,7 @@ Only the SHA-256 digest is ever stored; the token itself is shown once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -63,17 +64,19 @@ def generate_token(prefix: str = DEFAULT_PREFIX) -> GeneratedToken:
     return GeneratedToken(token=token, digest=digest(token), hint=hint(token))
 
 
+@functools.cache
+def _shape(prefix: str) -> re.Pattern[str]:
+    secret, checksum = SECRET_LENGTH, CHECKSUM_LENGTH
+    return re.compile(rf"{re.escape(prefix)}_([0-9A-Za-z]{{{secret}}})([0-9A-Za-z]{{{checksum}}})")
+
+
 def is_well_formed(token: str, prefix: str = DEFAULT_PREFIX) -> bool:
     """Prefix, alphabet, length and checksum: everything checkable without a lookup."""
-    body_length = SECRET_LENGTH + CHECKSUM_LENGTH
-    if len(token) != len(prefix) + 1 + body_length or not token.startswith(prefix + "_"):
+    match = _shape(prefix).fullmatch(token)
+    if match is None:
         return False
-    body = token[len(prefix) + 1 :]
-    if not all(char in BASE62 for char in body):
-        return False
-    secret, checksum = body[:SECRET_LENGTH], body[SECRET_LENGTH:]
     # The checksum is public information (anyone can compute it), so a plain compare is fine.
-    return _checksum(secret) == checksum
+    return _checksum(match.group(1)) == match.group(2)
 
 
 def digest(token: str) -> str:
