@@ -8,7 +8,9 @@
     ├── Conflict                   409
     ├── InvalidRequest             422 (also the base of bad configuration at start-up)
     ├── RateLimited                429 with Retry-After and RateLimit-* headers
+    ├── UpstreamError              502 bad_gateway: the gateway's upstream failed or is down
     ├── NotReady                   503 store not initialised or unreachable (fail closed)
+    ├── UpstreamTimeout            504 gateway_timeout: the upstream did not answer in time
     └── S3Error                    the SigV4 family: rendered as S3 XML (see authgate.sigv4)
 
 Each adapter renders these once: JSON in ``authgate.http``, S3 XML in ``authgate.sigv4``,
@@ -30,6 +32,8 @@ __all__ = [
     "NotFound",
     "NotReady",
     "RateLimited",
+    "UpstreamError",
+    "UpstreamTimeout",
 ]
 
 REALM = 'Bearer realm="authgate"'
@@ -110,3 +114,15 @@ class NotReady(AuthgateError):
     status = 503
     code = "not_ready"
     default_detail = "authgate is not ready: the store is unreachable or not initialised."
+
+
+class UpstreamError(AuthgateError):
+    status = 502
+    code = "bad_gateway"
+    default_detail = "The upstream service could not be reached or failed."
+
+
+class UpstreamTimeout(AuthgateError):
+    status = 504
+    code = "gateway_timeout"
+    default_detail = "The upstream service did not answer in time."
