@@ -1,0 +1,328 @@
+"""TLS for ``authgate serve``: every rung of the cascade.
+
+The self-signed rung is exercised for real: a uvicorn server serves the generated
+certificate and httpx verifies the handshake against it. ``mkcert`` and ``tailscale``
+are external programs we do not own and cannot run here (no local CA, no tailnet), so
+their rungs run against small fake executables put on the PATH; the fakes take the same
+arguments and write a certificate made with ``cryptography``, which is what the real
+tools leave behind.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import ssl
+import stat
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+
+from authgate.errors import ConfigurationError
+from authgate.tls import certificate_names, ensure_self_signed, resolve_tls
+from tests.support import live_server
+
+NAMES = ("gate.example.internal", "10.1.2.3", "localhost", "127.0.0.1", "::1")
+
+FAKE_TOOL = """#!{python}
+# A stand-in for {tool}: records its arguments, writes a certificate made with cryptography.
+import json, sys
+from datetime import datetime, timedelta, timezone
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+args = sys.argv[1:]
+with open({log!r}, "a") as log:
+    log.write(json.dumps(args) + "\\n")
+if args[:2] == ["status", "--json"]:
+    print(json.dumps({{"CertDomains": {domains!r}}}))
+    sys.exit(0)
+if args and args[0] == "cert":
+    args = args[1:]
+cert_file = args[args.index("--cert-file" if "--cert-file" in args else "-cert-file") + 1]
+key_file = args[args.index("--key-file" if "--key-file" in args else "-key-file") + 1]
+names = [a for i, a in enumerate(args) if not a.startswith("-") and args[i - 1] not in
+         ("--cert-file", "-cert-file", "--key-file", "-key-file")]
+key = ec.generate_private_key(ec.SECP256R1())
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "{tool} test")])
+now = datetime.now(timezone.utc)
+san = []
+import ipaddress
+for n in names:
+    try:
+        san.append(x509.IPAddress(ipaddress.ip_address(n)))
+    except ValueError:
+        san.append(x509.DNSName(n))
+cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1)).not_valid_after(now + timedelta(days=800))
+        .add_extension(x509.SubjectAlternativeName(san), critical=False)
+        .sign(key, hashes.SHA256()))
+with open(key_file, "wb") as f:
+    f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()))
+with open(cert_file, "wb") as f:
+    f.write(cert.public_bytes(serialization.Encoding.PEM))
+"""
+
+
+@pytest.fixture
+def empty_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A PATH with nothing on it but what a test puts there."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    monkeypatch.setenv("PATH", str(folder))
+    return folder
+
+
+def fake_tool(folder: Path, tool: str, *, domains: list[str] | None = None) -> Path:
+    log = folder / f"{tool}.log"
+    script = folder / tool
+    script.write_text(
+        FAKE_TOOL.format(python=sys.executable, tool=tool, log=str(log), domains=domains or [])
+    )
+    script.chmod(0o755)
+    return log
+
+
+def calls(log: Path) -> list[list[str]]:
+    import json
+
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def sans(cert_file: Path) -> set[str]:
+    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return {*san.get_values_for_type(x509.DNSName)} | {
+        str(ip) for ip in san.get_values_for_type(x509.IPAddress)
+    }
+
+
+def serial(cert_file: Path) -> int:
+    return x509.load_pem_x509_certificate(cert_file.read_bytes()).serial_number
+
+
+def hello_app() -> object:
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b"hello over tls"})  # type: ignore[operator]
+
+    return app
+
+
+def test_self_signed_certificate_serves_a_verified_handshake(tmp_path: Path) -> None:
+    files = ensure_self_signed(tmp_path / "tls", NAMES)
+    assert files.rung == "self-signed"
+    assert files.created
+    assert sans(files.cert_file) == set(NAMES)
+    assert stat.S_IMODE(files.key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "tls").stat().st_mode) == 0o700
+
+    context = ssl.create_default_context(cafile=str(files.cert_file))
+    with live_server(
+        hello_app(), ssl_certfile=str(files.cert_file), ssl_keyfile=str(files.key_file)
+    ) as url:
+        https = url.replace("http://", "https://")
+        for host in ("127.0.0.1", "localhost"):
+            response = httpx.get(https.replace("127.0.0.1", host), verify=context)
+            assert response.text == "hello over tls"
+        # Without trusting the certificate, the handshake is refused.
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(https, verify=ssl.create_default_context())
+
+
+def test_self_signed_certificate_is_reused_then_renewed(tmp_path: Path) -> None:
+    folder = tmp_path / "tls"
+    first = ensure_self_signed(folder, NAMES)
+    first_serial = serial(first.cert_file)
+    again = ensure_self_signed(folder, NAMES)
+    assert not again.created
+    assert serial(again.cert_file) == first_serial
+
+    # 300 days on, more than 30 days remain: still reused.
+    later = ensure_self_signed(folder, NAMES, clock=lambda: datetime.now(UTC) + timedelta(days=300))
+    assert not later.created
+
+    # 340 days on, fewer than 30 remain: a new certificate and key.
+    old_key = first.key_file.read_bytes()
+    near_end = datetime.now(UTC) + timedelta(days=340)
+    renewed = ensure_self_signed(folder, NAMES, clock=lambda: near_end)
+    assert renewed.created
+    assert serial(renewed.cert_file) != first_serial
+    assert renewed.key_file.read_bytes() != old_key
+    assert renewed.not_after is not None and renewed.not_after > near_end + timedelta(days=300)
+    assert stat.S_IMODE(renewed.key_file.stat().st_mode) == 0o600
+
+
+def test_self_signed_certificate_is_remade_when_names_change(tmp_path: Path) -> None:
+    folder = tmp_path / "tls"
+    first_serial = serial(ensure_self_signed(folder, NAMES).cert_file)
+    more = ensure_self_signed(folder, (*NAMES, "new.example.internal"))
+    assert more.created
+    assert serial(more.cert_file) != first_serial
+    assert "new.example.internal" in sans(more.cert_file)
+
+
+def test_a_damaged_certificate_is_replaced(tmp_path: Path) -> None:
+    folder = tmp_path / "tls"
+    first = ensure_self_signed(folder, NAMES)
+    first.cert_file.write_text("not a certificate")
+    assert ensure_self_signed(folder, NAMES).created
+
+
+def test_certificate_names() -> None:
+    names = certificate_names(["0.0.0.0", "Gate.Example.", "[::]"], ["10.0.0.7"], machine="box")
+    assert names == ("gate.example", "10.0.0.7", "box", "localhost", "127.0.0.1", "::1")
+    for name in names[1:2] + names[-2:]:
+        ipaddress.ip_address(name)
+
+
+def test_loopback_and_off_mean_plain_http(tmp_path: Path, empty_path: Path) -> None:
+    common = {"cert_file": None, "key_file": None, "data_dir": tmp_path}
+    assert resolve_tls(mode="auto", hosts=["127.0.0.1"], loopback_only=True, **common) is None
+    assert resolve_tls(mode="off", hosts=["0.0.0.0"], loopback_only=False, **common) is None
+    forced = resolve_tls(mode="on", hosts=["127.0.0.1"], loopback_only=True, **common)
+    assert forced is not None and forced.rung == "self-signed"
+
+
+def test_beyond_loopback_without_tools_is_self_signed(
+    tmp_path: Path, empty_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="authgate.tls")
+    chosen = resolve_tls(
+        mode="auto",
+        cert_file=None,
+        key_file=None,
+        hosts=["0.0.0.0"],
+        loopback_only=False,
+        data_dir=tmp_path,
+        extra_names=["api.example.internal"],
+    )
+    assert chosen is not None
+    assert chosen.rung == "self-signed"
+    assert chosen.cert_file == tmp_path / "tls" / "self-signed-cert.pem"
+    assert {"api.example.internal", "localhost", "127.0.0.1", "::1"} <= sans(chosen.cert_file)
+    assert "self-signed certificate" in caplog.text
+    assert str(chosen.cert_file) in caplog.text
+
+
+def test_given_certificate_wins(tmp_path: Path, empty_path: Path) -> None:
+    made = ensure_self_signed(tmp_path / "elsewhere", NAMES)
+    fake_tool(empty_path, "mkcert")
+    chosen = resolve_tls(
+        mode="auto",
+        cert_file=made.cert_file,
+        key_file=made.key_file,
+        hosts=["0.0.0.0"],
+        loopback_only=False,
+        data_dir=tmp_path,
+    )
+    assert chosen is not None
+    assert (chosen.rung, chosen.cert_file, chosen.key_file) == (
+        "given",
+        made.cert_file,
+        made.key_file,
+    )
+    assert not (tmp_path / "tls").exists()
+
+
+def test_given_certificate_problems_are_refused(tmp_path: Path) -> None:
+    made = ensure_self_signed(tmp_path / "a", NAMES)
+    other = ensure_self_signed(tmp_path / "b", ("other.example",))
+    common = {"hosts": ["0.0.0.0"], "loopback_only": False, "data_dir": tmp_path}
+    with pytest.raises(ConfigurationError, match="both"):
+        resolve_tls(mode="auto", cert_file=made.cert_file, key_file=None, **common)
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        resolve_tls(mode="auto", cert_file=tmp_path / "x.pem", key_file=made.key_file, **common)
+    with pytest.raises(ConfigurationError, match="cannot be used together"):
+        resolve_tls(mode="auto", cert_file=made.cert_file, key_file=other.key_file, **common)
+    with pytest.raises(ConfigurationError, match="contradicts"):
+        resolve_tls(mode="off", cert_file=made.cert_file, key_file=made.key_file, **common)
+    os.chmod(made.key_file, 0o644)
+    with pytest.raises(ConfigurationError, match="chmod 600"):
+        resolve_tls(mode="auto", cert_file=made.cert_file, key_file=made.key_file, **common)
+
+
+def test_mkcert_rung(tmp_path: Path, empty_path: Path) -> None:
+    log = fake_tool(empty_path, "mkcert")
+    common = {
+        "mode": "auto",
+        "cert_file": None,
+        "key_file": None,
+        "hosts": ["0.0.0.0"],
+        "loopback_only": False,
+        "data_dir": tmp_path,
+        "extra_names": ["api.example.internal"],
+    }
+    chosen = resolve_tls(**common)  # type: ignore[arg-type]
+    assert chosen is not None and chosen.rung == "mkcert" and chosen.created
+    assert chosen.cert_file == tmp_path / "tls" / "mkcert-cert.pem"
+    (args,) = calls(log)
+    assert args[:4] == ["-cert-file", str(chosen.cert_file), "-key-file", str(chosen.key_file)]
+    assert {"api.example.internal", "localhost", "127.0.0.1", "::1"} <= set(args[4:])
+    assert stat.S_IMODE(chosen.key_file.stat().st_mode) == 0o600
+    # A second start reuses the certificate without running mkcert again.
+    again = resolve_tls(**common)  # type: ignore[arg-type]
+    assert again is not None and again.rung == "mkcert" and not again.created
+    assert len(calls(log)) == 1
+
+
+def test_tailscale_rung_comes_first(tmp_path: Path, empty_path: Path) -> None:
+    tailscale_log = fake_tool(empty_path, "tailscale", domains=["gate.tail1234.ts.net"])
+    mkcert_log = fake_tool(empty_path, "mkcert")
+    chosen = resolve_tls(
+        mode="auto",
+        cert_file=None,
+        key_file=None,
+        hosts=["0.0.0.0"],
+        loopback_only=False,
+        data_dir=tmp_path,
+    )
+    assert chosen is not None and chosen.rung == "tailscale"
+    assert chosen.names == ("gate.tail1234.ts.net",)
+    assert sans(chosen.cert_file) == {"gate.tail1234.ts.net"}
+    assert stat.S_IMODE(chosen.key_file.stat().st_mode) == 0o600
+    status, cert = calls(tailscale_log)
+    assert status == ["status", "--json"]
+    assert cert[0] == "cert" and cert[-1] == "gate.tail1234.ts.net"
+    assert calls(mkcert_log) == []
+
+
+def test_tailscale_without_cert_domains_falls_through(tmp_path: Path, empty_path: Path) -> None:
+    fake_tool(empty_path, "tailscale", domains=[])
+    chosen = resolve_tls(
+        mode="auto",
+        cert_file=None,
+        key_file=None,
+        hosts=["0.0.0.0"],
+        loopback_only=False,
+        data_dir=tmp_path,
+    )
+    assert chosen is not None and chosen.rung == "self-signed"
+
+
+def test_a_failing_tool_falls_through(tmp_path: Path, empty_path: Path) -> None:
+    broken = empty_path / "mkcert"
+    broken.write_text("#!/bin/sh\necho 'no CA installed' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    chosen = resolve_tls(
+        mode="on",
+        cert_file=None,
+        key_file=None,
+        hosts=["127.0.0.1"],
+        loopback_only=True,
+        data_dir=tmp_path,
+    )
+    assert chosen is not None and chosen.rung == "self-signed"
