@@ -326,3 +326,47 @@ def test_session_is_closed_at_shutdown(upstream_url: str) -> None:
         assert httpx.get(f"{url}/x", headers=AUTH).status_code == 200
         assert gateway._session is not None
     assert gateway._session is None
+
+
+def test_a_client_hanging_up_stops_the_download_upstream(gateway_url: str) -> None:
+    from tests.gateway.upstream import EVENTS
+    from tests.support import wait_until
+
+    size = 4 * 1024**3  # far more than loopback moves before the test looks
+    url = f"{gateway_url}/watched-download?size={size}"
+    with httpx.stream("GET", url, headers=AUTH) as response:
+        received = 0
+        for chunk in response.iter_raw():
+            received += len(chunk)
+            if received > 1024 * 1024:
+                break
+
+    def gone() -> list[int]:
+        return [info[1] for kind, info in EVENTS if kind == "download-gone" and info[0] == size]  # type: ignore[index]
+
+    # The gateway noticed the client leave and hung up on the upstream mid-body.
+    assert wait_until(lambda: bool(gone()), timeout=30)
+    assert gone()[0] < size
+
+
+def test_https_upstream_is_verified(make_gateway: Any, tmp_path: Any) -> None:
+    import ssl
+
+    from authgate.tls import ensure_self_signed
+    from tests.gateway.upstream import make_upstream
+    from tests.support import live_server
+
+    cert = ensure_self_signed(tmp_path / "tls", ("localhost", "127.0.0.1"))
+    with live_server(
+        make_upstream(), ssl_certfile=str(cert.cert_file), ssl_keyfile=str(cert.key_file)
+    ) as plain:
+        upstream = plain.replace("http://", "https://")
+        trusting = make_gateway(
+            upstream, ssl_context=ssl.create_default_context(cafile=str(cert.cert_file))
+        )
+        response = httpx.get(f"{trusting}/x", headers=AUTH)
+        assert response.status_code == 200
+        assert response.json()["raw_path"] == "/x"
+        # Not trusted by the system's CAs: refused, never silently accepted.
+        default = make_gateway(upstream)
+        assert httpx.get(f"{default}/x", headers=AUTH).status_code == 502

@@ -117,6 +117,33 @@ class Broken:
         await send({"type": "http.response.body", "body": b"x" * 200_000, "more_body": True})
 
 
+class WatchedDownload:
+    """Streams ``size`` bytes and records how many it had sent when the gateway hung up
+    (servers drop writes after a disconnect, so only receive() tells)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        size = int(scope["query_string"].decode().partition("=")[2])
+        sent = 0
+        gone = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            EVENTS.append(("download-gone", (size, sent)))
+            gone.set()
+
+        watcher = asyncio.create_task(watch())
+        headers = [(b"content-length", str(size).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for piece in pattern(size):
+            if gone.is_set():
+                return
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+            sent += len(piece)
+        await send({"type": "http.response.body", "body": b""})
+        watcher.cancel()
+
+
 async def ws_echo(websocket: WebSocket) -> None:
     offered = websocket.scope.get("subprotocols", [])
     await websocket.accept(subprotocol="chat" if "chat" in offered else None)
@@ -158,6 +185,7 @@ def make_upstream() -> Starlette:
             Route("/status/{code}", status),
             Route("/gzip", gzip_body),
             Route("/broken", Broken()),
+            Route("/watched-download", WatchedDownload()),
             WebSocketRoute("/ws", ws_echo),
             Route("/{path:path}", echo, methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]),
         ]
