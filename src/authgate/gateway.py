@@ -68,26 +68,35 @@ from authgate.proxyheaders import (
     is_trusted_peer,
 )
 
-__all__ = ["BodyCheck", "BodyCheckFactory", "ErrorRenderer", "Gateway", "HostHeader"]
+__all__ = [
+    "BodyCheck",
+    "BodyCheckFactory",
+    "ErrorRenderer",
+    "Gateway",
+    "HostHeader",
+    "render_json",
+]
 
 log = logging.getLogger("authgate.gateway")
 
 PRINCIPAL_SCOPE_KEY = "authgate.principal"
 
 HostHeader = Literal["client", "upstream"]
-ErrorRenderer = Callable[[AuthgateError], tuple[int, list[tuple[str, str]], bytes]]
+# Turns an error into status, headers and body; it gets the request's scope so that, say,
+# a SigV4 request can be answered in S3's XML with its request id.
+ErrorRenderer = Callable[[Scope, AuthgateError], tuple[int, list[tuple[str, str]], bytes]]
 
 
 class BodyCheck(Protocol):
     """Checks a request body as it streams past, e.g. a SigV4 payload signature.
 
-    ``update`` sees every chunk in order; ``finish`` runs once the client has sent the
+    ``feed`` sees every chunk in order; ``finish`` runs once the client has sent the
     whole body. Either may raise an ``AuthgateError``: the upstream request is then
     abandoned before the upstream has the complete body (the last chunk is held back
     until ``finish`` returns), and the client gets the error.
     """
 
-    def update(self, chunk: bytes) -> None: ...
+    def feed(self, chunk: bytes) -> None: ...
 
     def finish(self) -> None: ...
 
@@ -142,6 +151,10 @@ def _empty_body_check(_scope: Scope) -> BodyCheck | None:
     return None
 
 
+def render_json(_scope: Scope, error: AuthgateError) -> tuple[int, list[tuple[str, str]], bytes]:
+    return json_error(error)
+
+
 class Gateway:
     """A pure ASGI app proxying HTTP and WebSocket requests to ``upstream_url``."""
 
@@ -157,7 +170,7 @@ class Gateway:
         trusted_proxies: Sequence[Network] = (),
         ssl_context: ssl.SSLContext | None = None,
         body_check: BodyCheckFactory | None = None,
-        render_error: ErrorRenderer = json_error,
+        render_error: ErrorRenderer = render_json,
         credential_protocol: Callable[[str], bool] | None = None,
     ) -> None:
         url = URL(upstream_url)
@@ -335,7 +348,7 @@ class Gateway:
         try:
             url = self._target(scope, self._http_base)
         except AuthgateError as exc:
-            await self._send_error(send, exc)
+            await self._send_error(scope, send, exc)
             return
         headers, content_length, chunked = self.upstream_headers(scope)
         check = self._body_check(scope) if self._has_body_check else None
@@ -351,7 +364,7 @@ class Gateway:
         except _ClientGone:
             return
         except AuthgateError as exc:
-            await self._send_error(send, exc)
+            await self._send_error(scope, send, exc)
             return
 
         session = self._session or self._open_session()
@@ -382,13 +395,13 @@ class Gateway:
                 if isinstance(state.error, _ClientGone):
                     return
                 if isinstance(state.error, AuthgateError) and not started:
-                    await self._send_error(send, state.error)
+                    await self._send_error(scope, send, state.error)
                     return
             if started:
                 # Too late for a 502: end the connection so the truncation shows.
                 log.warning("upstream %s broke off a response: %r", url.raw_path, exc)
                 return
-            await self._send_error(send, self._upstream_failure(exc, url))
+            await self._send_error(scope, send, self._upstream_failure(exc, url))
 
     async def _request_body(
         self, receive: Receive, check: BodyCheck | None, state: _BodyState
@@ -400,7 +413,7 @@ class Gateway:
         if not message.get("more_body", False):
             state.done = True
             if check is not None:
-                check.update(first)
+                check.feed(first)
                 check.finish()
             return first
         return self._stream_request(first, receive, check, state)
@@ -426,7 +439,7 @@ class Gateway:
             else:
                 # One chunk held back: the upstream gets the last bytes only after the
                 # check has accepted the whole body, so a bad body is never complete there.
-                check.update(first)
+                check.feed(first)
                 held = first
                 while True:
                     message = await receive()
@@ -434,7 +447,7 @@ class Gateway:
                         raise _ClientGone
                     chunk = message.get("body", b"")
                     if chunk:
-                        check.update(chunk)
+                        check.feed(chunk)
                         if held:
                             yield held
                         held = chunk
@@ -478,8 +491,8 @@ class Gateway:
             return UpstreamError("The upstream service cannot be reached.")
         return UpstreamError()
 
-    async def _send_error(self, send: Send, error: AuthgateError) -> None:
-        status, headers, body = self._render_error(error)
+    async def _send_error(self, scope: Scope, send: Send, error: AuthgateError) -> None:
+        status, headers, body = self._render_error(scope, error)
         await send(
             {
                 "type": "http.response.start",
@@ -529,7 +542,7 @@ class Gateway:
 
     async def _deny_websocket(self, scope: Scope, send: Send, error: AuthgateError) -> None:
         if "websocket.http.response" in scope.get("extensions", {}):
-            status, headers, body = self._render_error(error)
+            status, headers, body = self._render_error(scope, error)
             await send(
                 {
                     "type": "websocket.http.response.start",

@@ -28,7 +28,7 @@ class DigestCheck:
         self.size = 0
         self.finished = False
 
-    def update(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes) -> None:
         self.digest.update(chunk)
         self.size += len(chunk)
         if self.max_bytes is not None and self.size > self.max_bytes:
@@ -124,8 +124,10 @@ def test_small_and_empty_bodies_are_checked_before_anything_is_sent(
 
 
 def test_errors_can_be_rendered_another_way(make_gateway: Any, upstream_url: str) -> None:
-    def as_xml(error: AuthgateError) -> tuple[int, list[tuple[str, str]], bytes]:
-        body = f"<Error><Code>{error.code}</Code></Error>".encode()
+    def as_xml(scope: Scope, error: AuthgateError) -> tuple[int, list[tuple[str, str]], bytes]:
+        body = (
+            f"<Error><Code>{error.code}</Code><Method>{scope['method']}</Method></Error>".encode()
+        )
         return error.status, [("content-type", "application/xml")], body
 
     url = make_gateway(upstream_url, body_check=digest_checks, render_error=as_xml)
@@ -133,4 +135,4 @@ def test_errors_can_be_rendered_another_way(make_gateway: Any, upstream_url: str
         f"{url}/upload", headers={**AUTH, "x-expected-sha256": "2" * 64}, content=b"abc"
     )
     assert response.status_code == 401
-    assert response.text == "<Error><Code>invalid_token</Code></Error>"
+    assert response.text == "<Error><Code>invalid_token</Code><Method>PUT</Method></Error>"
