@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from authgate.clock import Clock, now_utc
 from authgate.principal import Principal
 
 __all__ = ["KeyCache"]
@@ -28,8 +30,15 @@ class KeyCache:
     a key that falls out is simply looked up again.
     """
 
-    def __init__(self, *, ttl: float, max_entries: int, negative_ttl: float) -> None:
+    def __init__(
+        self, *, ttl: float, max_entries: int, negative_ttl: float, clock: Clock = now_utc
+    ) -> None:
         self._ttl = ttl
+        # Key expiry follows the runtime's clock (injectable for tests); the real one is
+        # read as time.time(), which the hot path can afford on every request.
+        self._wall: Callable[[], float] = (
+            time.time if clock is now_utc else lambda: clock().timestamp()
+        )
         self._negative_ttl = negative_ttl
         self._max_entries = max_entries
         self._entries: dict[str, _Entry] = {}
@@ -41,7 +50,7 @@ class KeyCache:
         entry = self._entries.get(digest)
         if entry is None:
             return None
-        if time.monotonic() >= entry.fresh_until or time.time() >= entry.expires_at:
+        if time.monotonic() >= entry.fresh_until or self._wall() >= entry.expires_at:
             self._drop(digest)
             return None
         return entry.principal

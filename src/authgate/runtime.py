@@ -43,6 +43,7 @@ class Runtime:
             ttl=settings.cache_ttl_seconds,
             max_entries=settings.cache_max_entries,
             negative_ttl=settings.negative_cache_ttl_seconds,
+            clock=clock,
         )
         self.static_tokens = StaticTokens(settings.tokens, settings.token_file)
         self.usage = UsageBuffer()
