@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine, RowMapping
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
 from authgate.errors import Conflict, NotReady
 from authgate.store.records import AccessKeyRecord, ApiKeyRecord, AuditEvent, UserRecord
@@ -77,8 +77,14 @@ class SqlStore:
                 yield conn
         except IntegrityError:
             raise
+        except StatementError as exc:
+            if not isinstance(exc, DBAPIError):
+                # Raised before the database saw anything (e.g. a naive datetime): a bug
+                # in the caller, not an outage, so it must not hide behind a 503.
+                raise
+            raise NotReady(_unreachable(self.url)) from exc
         except SQLAlchemyError as exc:
-            raise NotReady(f"the store at {safe_url(self.url)} cannot be reached") from exc
+            raise NotReady(_unreachable(self.url)) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
@@ -433,7 +439,20 @@ def _create_private_sqlite_file(url: str) -> None:
     database = sa.engine.make_url(url).database
     if not database or database == ":memory:" or os.path.exists(database):
         return
-    os.close(os.open(database, os.O_CREAT | os.O_WRONLY, 0o600))
+    try:
+        os.close(os.open(database, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        raise NotReady(
+            f"the store at {safe_url(url)} cannot be created ({exc.strerror}); "
+            "check that its folder exists and is writable, or fix the database URL"
+        ) from exc
+
+
+def _unreachable(url: str) -> str:
+    return (
+        f"the store at {safe_url(url)} cannot be reached; "
+        "check that the database is running and that the URL is right"
+    )
 
 
 def safe_url(url: str) -> str:
