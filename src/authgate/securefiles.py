@@ -18,7 +18,14 @@ __all__ = ["ensure_private_dir", "read_secret_file", "write_secret_file"]
 
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` as 0700 if missing; refuse one another user owns or others can enter."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError:
+        pass  # a file in the way: reported just below
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create the folder {path}: {exc.strerror}; point the data folder elsewhere."
+        ) from exc
     info = path.stat()
     if not stat.S_ISDIR(info.st_mode):
         raise ConfigurationError(f"{path} is not a folder; point the data folder elsewhere.")
