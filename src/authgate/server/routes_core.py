@@ -18,7 +18,8 @@ router = APIRouter(tags=["service"])
 @router.get("/health", responses={503: {"description": "The store cannot be reached"}})
 async def health(runtime: RuntimeDep) -> JSONResponse:
     if not runtime.authenticator.ready:
-        return JSONResponse({"status": "starting", "code": "not_ready"}, status_code=503)
+        body = {"status": "starting", "detail": NotReady.default_detail, "code": NotReady.code}
+        return JSONResponse(body, status_code=503)
     try:
         await run_in_threadpool(runtime.store.ping)
     except NotReady as exc:
