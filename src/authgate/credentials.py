@@ -5,7 +5,7 @@ from __future__ import annotations
 from authgate.errors import AuthgateError, InvalidCredentials, MissingCredentials
 from authgate.facts import RequestFacts
 
-__all__ = ["MAX_CREDENTIAL_BYTES", "extract_token"]
+__all__ = ["MAX_CREDENTIAL_BYTES", "choose_token", "extract_token"]
 
 MAX_CREDENTIAL_BYTES = 8192
 
@@ -19,8 +19,12 @@ def extract_token(facts: RequestFacts) -> str | AuthgateError:
     tokens in the two headers, could let a proxy and authgate disagree about who is
     calling.
     """
-    api_keys = facts.header_all("x-api-key")
-    authorizations = facts.header_all("authorization")
+    return choose_token(facts.header_all("x-api-key"), facts.header_all("authorization"))
+
+
+def choose_token(api_keys: list[str], authorizations: list[str]) -> str | AuthgateError:
+    """``extract_token`` on the values of ``X-API-Key`` and ``Authorization`` alone, for
+    adapters that read the headers without building the request's facts first."""
     if not api_keys and not authorizations:
         return _MISSING
     if len(api_keys) > 1 or len(authorizations) > 1:

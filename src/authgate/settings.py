@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv6Address, ip_address, ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from limits import parse
 from platformdirs import user_data_dir
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -16,6 +18,7 @@ from pydantic_settings import (
 )
 
 from authgate.errors import ConfigurationError
+from authgate.policy import RuleSpec
 
 __all__ = ["Settings", "load_settings"]
 
@@ -51,6 +54,17 @@ class Settings(BaseSettings):
     change_poll_seconds: float = Field(default=0.25, gt=0)
     usage_flush_seconds: float = Field(default=5.0, gt=0)
     max_header_bytes: int = Field(default=8192, gt=0)
+    # Access rules for the protected application (``[[rules]]`` tables; see authgate.policy).
+    rules: tuple[RuleSpec, ...] = ()
+    # Proxies whose forwarding headers name the client, for logs and rate limits only.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    # Failed authentications per client address; "off" disables. Real clients fail a
+    # few times at most; a guesser is stopped after this many tries.
+    failure_rate_limit: str | None = "20/minute"
+    # Requests per key (e.g. "100/second"); off unless set.
+    key_rate_limit: str | None = None
+    access_log: bool = True
+    access_log_format: Literal["text", "json"] = "text"
 
     config_file: Path | None = Field(default=None, exclude=True)
 
@@ -71,6 +85,34 @@ class Settings(BaseSettings):
                     f"token needs at least {MIN_STATIC_TOKEN_LENGTH} "
                     "(make one with: authgate token generate)"
                 )
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            try:
+                ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an IP address or CIDR") from None
+        return value
+
+    @field_validator("failure_rate_limit", "key_rate_limit")
+    @classmethod
+    def _valid_limit(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() in {"", "off", "none", "0"}:
+            return None
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate limit such as '20/minute'") from None
         return value
 
     @field_validator("http_prefix")
@@ -108,7 +150,22 @@ class Settings(BaseSettings):
 
     @property
     def listens_on_loopback_only(self) -> bool:
-        return self.host in {"127.0.0.1", "::1", "localhost"} or self.host.startswith("127.")
+        """Whether every listening address is loopback; a name other than ``localhost``
+        is not resolved and counts as reachable from elsewhere."""
+        hosts = [part.strip().strip("[]") for part in self.host.split(",") if part.strip()]
+        return bool(hosts) and all(_is_loopback_host(host) for host in hosts)
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host.lower() in {"localhost", "localhost."}:
+        return True
+    try:
+        address = ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 # The TOML source is chosen per load; pydantic-settings asks for it from a classmethod.

@@ -92,19 +92,28 @@ def serve(
     localhost_bypass: Annotated[
         str | None, typer.Option(help="auto (loopback-only listeners), on or off.")
     ] = None,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="One line per request on the authgate.access logger (default: on).",
+        ),
+    ] = None,
 ) -> None:
     """Run the authgate server."""
     import uvicorn
 
     from authgate.runtime import Runtime
-    from authgate.server import create_app
+    from authgate.server.compose import build_root_app
 
     state = state_of(ctx)
     state.data_dir = data_dir or state.data_dir
     state.config = config or state.config
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s: %(message)s")
     with cli_errors():
-        settings = state.settings(host=host, port=port, localhost_bypass=localhost_bypass)
+        settings = state.settings(
+            host=host, port=port, localhost_bypass=localhost_bypass, access_log=access_log
+        )
         runtime = Runtime(settings)
         runtime.start()
         assert runtime.admin_key is not None
@@ -115,10 +124,15 @@ def serve(
         stderr.print(f"Store: {safe_url(settings.resolved_database_url)}")
     try:
         uvicorn.run(
-            create_app(runtime, manage_runtime=False),
+            build_root_app(runtime),
             host=settings.host,
             port=settings.port,
             log_level="info",
+            # authgate's access log replaces uvicorn's: it knows who called.
+            access_log=False,
+            # The socket's peer stays the peer: trusted_proxies decides about forwarding
+            # headers, not uvicorn's default trust in 127.0.0.1.
+            proxy_headers=False,
         )
     finally:
         runtime.close()

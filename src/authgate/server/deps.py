@@ -8,14 +8,13 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from authgate.adapters.asgi import PRINCIPAL_SCOPE_KEY
 from authgate.adapters.scope import facts_from_scope
 from authgate.errors import AuthgateError, Forbidden
 from authgate.principal import Principal
 from authgate.runtime import Runtime
 
 __all__ = ["CurrentPrincipal", "RuntimeDep", "require_admin"]
-
-PRINCIPAL_SCOPE_KEY = "authgate.principal"
 
 # Declared only so the OpenAPI document shows both schemes; the check itself is ours.
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey")

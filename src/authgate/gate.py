@@ -1,0 +1,194 @@
+"""The decision for one request: rule, bypass, credential, authorization, rate limits.
+
+Framework-free: adapters (ASGI, WSGI) hand in request facts and the canonical path and
+render what comes back. ``check(..., allow_io=False)`` answers from memory or returns
+``None``; an async adapter then calls again with ``allow_io=True`` from a worker thread,
+so the event loop never waits on the store or on Redis.
+
+Rate limits, and why they sit where they do:
+
+- Failed authentications are counted per client address (``failure_rate_limit``), and
+  only failures are counted, so a valid key costs nothing here. Once an address is over
+  the limit, its failures are answered 429 instead of 401.
+- A valid credential is never refused by the failure limit, even from an address that
+  is over it: many clients can share one address (an office, a NAT), and one broken
+  script must not lock out every key behind it. Guessing gains nothing from this: a
+  failure from that address is still a 429, and tokens carry 238 random bits.
+- Per-key limits (``key_rate_limit``) are off unless configured; with Redis they mean a
+  round trip per request, which is why they are opt-in.
+- Missing credentials are not failures (a browser that has not logged in yet is not
+  guessing), and neither are bad credentials on public routes, which pass anonymously.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from limits.storage import MemoryStorage
+
+from authgate.authenticator import Decision
+from authgate.errors import AuthgateError, MissingCredentials, NotReady
+from authgate.facts import RequestFacts
+from authgate.localhost import LOCAL_PRINCIPAL, bypass_enabled, is_local_request
+from authgate.policy import Policy, Rule
+from authgate.principal import Principal
+from authgate.proxies import TrustedProxies
+from authgate.ratelimit import RateDecision, parse_limit
+from authgate.runtime import Runtime
+
+__all__ = ["Gate", "Verdict"]
+
+AuthLabel = Literal["yes", "no", "local"]
+
+
+@dataclass(slots=True)
+class Verdict:
+    """What the adapter does: pass with ``principal`` (``None`` = anonymous), or answer
+    ``error``. ``rate`` carries the per-key limit's headers for a passing request."""
+
+    principal: Principal | None = None
+    error: AuthgateError | None = None
+    rate: RateDecision | None = None
+
+    @property
+    def auth(self) -> AuthLabel:
+        if self.principal is None:
+            return "no"
+        return "local" if self.principal.kind == "local" else "yes"
+
+
+_NOT_READY = NotReady()
+_ANONYMOUS = Verdict()
+_LOCAL = Verdict(LOCAL_PRINCIPAL)
+_FAILURES = "authgate-auth-failures"
+_PER_KEY = "authgate-key"
+
+
+class Gate:
+    def __init__(
+        self,
+        runtime: Runtime,
+        rules: Iterable[Rule],
+        *,
+        reserved_prefix: str | None = None,
+        listen_host: str | None = None,
+    ) -> None:
+        settings = runtime.settings
+        self.policy = Policy(rules)
+        self.authenticator = runtime.authenticator
+        self.limiter = runtime.limiter
+        self.enabled = settings.auth_enabled
+        self.bypass = bypass_enabled(settings, listen_host)
+        self.proxies = TrustedProxies(settings.trusted_proxies)
+        self.failure_limit = (
+            parse_limit(settings.failure_rate_limit) if settings.failure_rate_limit else None
+        )
+        self.key_limit = parse_limit(settings.key_rate_limit) if settings.key_rate_limit else None
+        # A limiter in memory can count on the event loop; Redis needs the worker thread.
+        self.limiter_in_memory = isinstance(runtime.limiter.storage, MemoryStorage)
+        self.reserved = reserved_prefix.rstrip("/").lower() if reserved_prefix else None
+
+    def rule_for(self, method: str, match_path: str) -> Rule:
+        return self.policy.match(method, match_path)
+
+    def is_reserved(self, match_path: str) -> bool:
+        if self.reserved is None:
+            return False
+        lowered = match_path.lower()
+        return lowered == self.reserved or lowered.startswith(self.reserved + "/")
+
+    def client_address(self, facts: RequestFacts) -> str | None:
+        return self.proxies.client_address(facts)
+
+    def check(
+        self, facts: RequestFacts, rule: Rule, match_path: str, *, allow_io: bool
+    ) -> Verdict | None:
+        """The verdict, or ``None`` when it needs I/O and ``allow_io`` is False."""
+        if not self.enabled and not self.is_reserved(match_path):
+            return _ANONYMOUS
+        if self.key_limit is not None and not allow_io and not self.limiter_in_memory:
+            return None
+        decision = self.authenticator.authenticate(facts, allow_io=allow_io)
+        if decision is None:
+            return None
+        return self._judge(decision, rule, match_path, lambda: facts, allow_io=allow_io)
+
+    def check_credential(
+        self,
+        credential: str | AuthgateError,
+        rule: Rule,
+        match_path: str,
+        facts: Callable[[], RequestFacts],
+        *,
+        allow_io: bool,
+    ) -> Verdict | None:
+        """``check`` for an adapter that has already picked the token from the headers
+        (``authgate.credentials.choose_token``); ``facts`` builds the request's facts,
+        which only the bypass and failures need."""
+        if not self.enabled and not self.is_reserved(match_path):
+            return _ANONYMOUS
+        if self.key_limit is not None and not allow_io and not self.limiter_in_memory:
+            return None
+        decision: Decision | None
+        if isinstance(credential, str):
+            decision = self.authenticator.authenticate_token(credential, allow_io=allow_io)
+            if decision is None:
+                return None
+        elif not self.authenticator.ready:
+            decision = _NOT_READY
+        else:
+            decision = credential
+        return self._judge(decision, rule, match_path, facts, allow_io=allow_io)
+
+    def _judge(
+        self,
+        decision: Decision,
+        rule: Rule,
+        match_path: str,
+        facts: Callable[[], RequestFacts],
+        *,
+        allow_io: bool,
+    ) -> Verdict | None:
+        if isinstance(decision, Principal):
+            if not rule.public:
+                refusal = rule.authorize(decision)
+                if refusal is not None:
+                    return Verdict(decision, refusal)
+            if self.key_limit is None:
+                return Verdict(decision)
+            try:
+                rate = self.limiter.hit(self.key_limit, _PER_KEY, decision.id)
+            except NotReady as exc:
+                return Verdict(decision, exc)
+            if not rate.allowed:
+                return Verdict(decision, rate.error(), rate)
+            return Verdict(decision, rate=rate)
+        if isinstance(decision, MissingCredentials):
+            # The bypass applies only without a credential (a local client testing its key
+            # sees what everyone else sees), and never to authgate's own routes.
+            if self.bypass and is_local_request(facts()) and not self.is_reserved(match_path):
+                return _LOCAL
+            return _ANONYMOUS if rule.public else Verdict(error=decision)
+        if isinstance(decision, NotReady):
+            return Verdict(error=decision)
+        if rule.public:
+            return _ANONYMOUS
+        return self._failed(facts, decision, allow_io=allow_io)
+
+    def _failed(
+        self, facts: Callable[[], RequestFacts], error: AuthgateError, *, allow_io: bool
+    ) -> Verdict | None:
+        if self.failure_limit is None:
+            return Verdict(error=error)
+        if not allow_io and not self.limiter_in_memory:
+            return None
+        client = self.client_address(facts()) or "unknown"
+        try:
+            rate = self.limiter.hit(self.failure_limit, _FAILURES, client)
+        except NotReady as exc:
+            return Verdict(error=exc)
+        if not rate.allowed:
+            return Verdict(error=rate.error())
+        return Verdict(error=error)
