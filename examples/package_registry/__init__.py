@@ -1,0 +1,1 @@
+"""A small package registry protected by authgate's middleware (see app.py)."""
