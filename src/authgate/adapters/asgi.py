@@ -196,6 +196,20 @@ def _without_token_protocols(headers: Iterable[tuple[bytes, bytes]]) -> list[tup
     return kept
 
 
+def _rewritten(scope: Scope, canon: CanonicalPath) -> Scope:
+    """A copy of ``scope`` carrying the canonical path. Servers that put ``root_path`` in
+    front of ``path`` (but not of ``raw_path``) keep it in front."""
+    scope = dict(scope)
+    root = scope.get("root_path") or ""
+    raw = scope.get("raw_path")
+    in_path = root and scope["path"].startswith(root)
+    in_raw = raw is None or raw.startswith(root.encode("latin-1"))
+    prefix = root if in_path and root and not in_raw else ""
+    scope["path"] = prefix + canon.path
+    scope["raw_path"] = canon.raw_path.encode("latin-1")
+    return scope
+
+
 def _encode_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
@@ -379,9 +393,7 @@ class AuthgateMiddleware:
                 self._log(scope, None, method, shown, status, None, started)
             return
         if canon.changed:
-            scope = dict(scope)
-            scope["path"] = canon.path
-            scope["raw_path"] = canon.raw_path.encode("latin-1")
+            scope = _rewritten(scope, canon)
         request = GateRequest(scope, method, canon.path, scope["headers"])
         verdict = await self._verdict(request, rule, canon.match)
         principal = verdict.principal
@@ -457,10 +469,7 @@ class AuthgateMiddleware:
                 self._log(scope, request, "WS", path, status, principal, started, "websocket")
             return
 
-        scope = dict(scope)
-        if canon.changed:
-            scope["path"] = canon.path
-            scope["raw_path"] = canon.raw_path.encode("latin-1")
+        scope = _rewritten(scope, canon) if canon.changed else dict(scope)
         if tokens:
             # The app never sees the credential, neither in the list nor in the header.
             scope["subprotocols"] = [p for p in offered if p not in tokens]
