@@ -170,3 +170,21 @@ def test_a_runtime_that_cannot_start_fails_the_startup(
     runtime = middleware_of(app).runtime
     assert not runtime.authenticator.ready
     runtime.store.close()
+
+
+def test_cors_added_after_the_middleware_answers_preflights(
+    settings_for: Callable[..., Settings],
+) -> None:
+    from fastapi.middleware.cors import CORSMiddleware
+
+    app = make_app(settings_for())
+    app.add_middleware(CORSMiddleware, allow_origins=["https://app.example"], allow_methods=["*"])
+    with live_server(app) as url:
+        preflight = httpx.options(
+            url + "/write",
+            headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
+        )
+        assert preflight.status_code == 200
+        refused = httpx.post(url + "/write", headers={"Origin": "https://app.example"})
+        assert refused.status_code == 401
+        assert refused.headers["access-control-allow-origin"] == "https://app.example"
