@@ -106,6 +106,7 @@ class Authenticator:
         return self._lookup(token_digest)
 
     def _lookup(self, token_digest: str) -> Decision:
+        generation = self._cache.generation
         try:
             record = self._store.find_key_by_digest(token_digest)
         except NotReady as exc:
@@ -118,6 +119,6 @@ class Authenticator:
             self._cache.put_missing(token_digest)
             return _INVALID
         principal = principal_for_key(record)
-        self._cache.put(token_digest, principal)
+        self._cache.put(token_digest, principal, generation=generation)
         self._usage.record(principal.id)
         return principal

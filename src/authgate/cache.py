@@ -45,6 +45,9 @@ class KeyCache:
         self._misses: dict[str, float] = {}
         self._digests_by_key: dict[str, str] = {}
         self._lock = threading.Lock()
+        # Bumped by every forget: a store read that started before a revocation must not
+        # put the revoked key back (see ``put``).
+        self._generation = 0
 
     def get(self, digest: str) -> Principal | None:
         entry = self._entries.get(digest)
@@ -64,10 +67,18 @@ class KeyCache:
             return False
         return True
 
-    def put(self, digest: str, principal: Principal) -> None:
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def put(self, digest: str, principal: Principal, *, generation: int | None = None) -> None:
+        """Remember a verified key; with ``generation`` (read before the store was asked),
+        skip it if anything was forgotten meanwhile, since the answer may predate a revoke."""
         expires_at = principal.expires_at.timestamp() if principal.expires_at else float("inf")
         entry = _Entry(principal, time.monotonic() + self._ttl, expires_at)
         with self._lock:
+            if generation is not None and generation != self._generation:
+                return
             if len(self._entries) >= self._max_entries:
                 oldest = next(iter(self._entries))
                 self._drop_locked(oldest)
@@ -85,6 +96,7 @@ class KeyCache:
 
     def forget_key(self, key_id: str) -> None:
         with self._lock:
+            self._generation += 1
             digest = self._digests_by_key.pop(key_id, None)
             if digest is not None:
                 self._entries.pop(digest, None)
@@ -96,6 +108,7 @@ class KeyCache:
 
     def clear(self) -> None:
         with self._lock:
+            self._generation += 1
             self._entries.clear()
             self._misses.clear()
             self._digests_by_key.clear()

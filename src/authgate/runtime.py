@@ -31,6 +31,10 @@ __all__ = ["Runtime"]
 
 log = logging.getLogger("authgate")
 
+# How long a skipped change number is waited for: far longer than any transaction that
+# revokes a key stays open, short enough that rolled-back numbers are soon forgotten.
+CHANGE_GAP_SECONDS = 30.0
+
 
 class Runtime:
     def __init__(self, settings: Settings, *, clock: Clock = now_utc) -> None:
@@ -72,6 +76,7 @@ class Runtime:
         self.limiter = RateLimiter(settings.redis_url or "memory://")
         self.admin_key: AdminKey | None = None
         self._change_seq = 0
+        self._change_gaps: dict[int, float] = {}
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
 
@@ -127,11 +132,27 @@ class Runtime:
             log.warning("usage counters not flushed yet: %s", exc.detail)
 
     def poll_changes(self) -> None:
-        """Forget cached verdicts for every credential changed since the last poll."""
-        seq, key_ids = self.store.changes_since(self._change_seq)
-        for key_id in key_ids:
+        """Forget cached verdicts for every credential changed since the last poll.
+
+        On PostgreSQL a sequence number is taken before its transaction commits, so a
+        change can become visible after a higher one was already read. Numbers skipped
+        over are kept as gaps and asked for again until they appear or a rolled-back
+        transaction can no longer explain them.
+        """
+        now = time.monotonic()
+        rows = self.store.changes_after(self._change_seq, self._change_gaps)
+        last = self._change_seq
+        for seq, key_id in rows:
             self.cache.forget_key(key_id)
-        self._change_seq = seq
+            self._change_gaps.pop(seq, None)
+            if seq > last:
+                for missing in range(last + 1, seq):
+                    self._change_gaps[missing] = now
+                last = seq
+        self._change_seq = last
+        for seq, seen in list(self._change_gaps.items()):
+            if now - seen > CHANGE_GAP_SECONDS:
+                del self._change_gaps[seq]
 
     def _watch(self) -> None:
         interval = self.settings.change_poll_seconds

@@ -8,7 +8,7 @@ in a worker thread.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from importlib import resources
@@ -208,15 +208,21 @@ class SqlStore:
             )
 
     def changes_since(self, seq: int) -> tuple[int, list[str]]:
+        rows = self.changes_after(seq)
+        return (rows[-1][0] if rows else seq), [key_id for _, key_id in rows]
+
+    def changes_after(self, seq: int, also: Collection[int] = ()) -> list[tuple[int, str]]:
+        """Changes numbered above ``seq``, plus the numbers in ``also`` (earlier gaps)."""
+        condition = key_changes.c.seq > seq
+        if also:
+            condition = sa.or_(condition, key_changes.c.seq.in_(list(also)))
         with self._connect() as conn:
             rows = conn.execute(
                 sa.select(key_changes.c.seq, key_changes.c.key_id)
-                .where(key_changes.c.seq > seq)
+                .where(condition)
                 .order_by(key_changes.c.seq)
             ).all()
-        if not rows:
-            return seq, []
-        return int(rows[-1].seq), [str(row.key_id) for row in rows]
+        return [(int(row.seq), str(row.key_id)) for row in rows]
 
     # -- users -----------------------------------------------------------------------
     def insert_user(self, user: UserRecord, email_key: str) -> None:
