@@ -13,9 +13,12 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import signal
 import ssl
 import stat
+import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,7 +28,7 @@ from cryptography import x509
 
 from authgate.errors import ConfigurationError
 from authgate.tls import certificate_names, ensure_self_signed, resolve_tls
-from tests.support import live_server
+from tests.support import free_port, live_server
 
 NAMES = ("gate.example.internal", "10.1.2.3", "localhost", "127.0.0.1", "::1")
 
@@ -218,6 +221,17 @@ def test_beyond_loopback_without_tools_is_self_signed(
     assert str(chosen.cert_file) in caplog.text
 
 
+def test_a_missing_data_folder_is_made_private(tmp_path: Path, empty_path: Path) -> None:
+    data_dir = tmp_path / "not" / "yet" / "data"
+    chosen = resolve_tls(
+        mode="on", cert_file=None, key_file=None, hosts=["127.0.0.1"], loopback_only=True,
+        data_dir=data_dir,
+    )  # fmt: skip
+    assert chosen is not None
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data_dir / "tls").stat().st_mode) == 0o700
+
+
 def test_given_certificate_wins(tmp_path: Path, empty_path: Path) -> None:
     made = ensure_self_signed(tmp_path / "elsewhere", NAMES)
     fake_tool(empty_path, "mkcert")
@@ -326,3 +340,110 @@ def test_a_failing_tool_falls_through(tmp_path: Path, empty_path: Path) -> None:
         data_dir=tmp_path,
     )
     assert chosen is not None and chosen.rung == "self-signed"
+
+
+# -- authgate serve, end to end ----------------------------------------------------------
+
+
+def serve_tls(
+    tmp_path: Path, *args: str, path_dir: Path
+) -> tuple[subprocess.Popen[bytes], int, Path]:
+    from tests.foundation.helpers import AUTHGATE, clean_env
+
+    port = free_port()
+    log = tmp_path / "serve.err"
+    data = tmp_path / "data"
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [AUTHGATE, "serve", "--port", str(port), "--data-dir", str(data), *args],
+            env=clean_env(PATH=str(path_dir)),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    return proc, port, log
+
+
+def wait_healthy(
+    proc: subprocess.Popen[bytes], url: str, verify: ssl.SSLContext, log: Path
+) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited: {log.read_text()}")
+        try:
+            if httpx.get(f"{url}/authgate/v1/health", verify=verify).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"serve did not answer: {log.read_text()}")
+        time.sleep(0.05)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("listen", [["--host", "0.0.0.0"], ["--host", "127.0.0.1", "--tls", "on"]])
+def test_serve_beyond_loopback_is_tls_with_a_self_signed_certificate(
+    tmp_path: Path, empty_path: Path, listen: list[str]
+) -> None:
+    proc, port, log = serve_tls(tmp_path, *listen, path_dir=empty_path)
+    cert = tmp_path / "data" / "tls" / "self-signed-cert.pem"
+    try:
+        deadline = time.monotonic() + 30
+        while not cert.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        context = ssl.create_default_context(cafile=str(cert))
+        wait_healthy(proc, f"https://127.0.0.1:{port}", context, log)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/authgate/v1/health")
+    finally:
+        stop(proc)
+    text = log.read_text()
+    assert "TLS: a self-signed certificate" in text
+    assert str(cert) in text
+    assert stat.S_IMODE((tmp_path / "data" / "tls" / "self-signed-key.pem").stat().st_mode) == 0o600
+
+
+def test_serve_with_a_given_certificate(tmp_path: Path, empty_path: Path) -> None:
+    made = ensure_self_signed(tmp_path / "mine", ("localhost", "127.0.0.1"))
+    proc, port, log = serve_tls(
+        tmp_path,
+        "--tls-cert",
+        str(made.cert_file),
+        "--tls-key",
+        str(made.key_file),
+        path_dir=empty_path,
+    )
+    try:
+        context = ssl.create_default_context(cafile=str(made.cert_file))
+        wait_healthy(proc, f"https://localhost:{port}", context, log)
+    finally:
+        stop(proc)
+    assert f"TLS: the given certificate, {made.cert_file}" in log.read_text()
+
+
+def test_serve_on_loopback_is_plain_http_by_default(tmp_path: Path, empty_path: Path) -> None:
+    proc, port, log = serve_tls(tmp_path, "--host", "127.0.0.1", path_dir=empty_path)
+    try:
+        wait_healthy(proc, f"http://127.0.0.1:{port}", ssl.create_default_context(), log)
+    finally:
+        stop(proc)
+    assert "TLS: off, listening on loopback only" in log.read_text()
+    assert not (tmp_path / "data" / "tls").exists()
+
+
+def test_serve_refuses_contradictory_tls_flags(tmp_path: Path, empty_path: Path) -> None:
+    made = ensure_self_signed(tmp_path / "mine", ("localhost",))
+    proc, _port, log = serve_tls(
+        tmp_path, "--tls", "off", "--tls-cert", str(made.cert_file), "--tls-key",
+        str(made.key_file), path_dir=empty_path,
+    )  # fmt: skip
+    assert proc.wait(timeout=30) == 2
+    assert "--tls off contradicts --tls-cert/--tls-key" in log.read_text()

@@ -59,6 +59,7 @@ from authgate.errors import (
 )
 from authgate.http import json_error
 from authgate.principal import Principal
+from authgate.proxies import parse_networks
 from authgate.proxyheaders import (
     HOP_BY_HOP,
     IDENTITY_PREFIX,
@@ -67,6 +68,7 @@ from authgate.proxyheaders import (
     is_bearer,
     is_trusted_peer,
 )
+from authgate.settings import Settings
 
 __all__ = [
     "BodyCheck",
@@ -74,6 +76,7 @@ __all__ = [
     "ErrorRenderer",
     "Gateway",
     "HostHeader",
+    "gateway_from_settings",
     "render_json",
 ]
 
@@ -171,7 +174,6 @@ class Gateway:
         ssl_context: ssl.SSLContext | None = None,
         body_check: BodyCheckFactory | None = None,
         render_error: ErrorRenderer = render_json,
-        credential_protocol: Callable[[str], bool] | None = None,
     ) -> None:
         url = URL(upstream_url)
         if url.scheme not in {"http", "https"} or not url.host:
@@ -205,7 +207,6 @@ class Gateway:
         self._body_check = body_check or _empty_body_check
         self._has_body_check = body_check is not None
         self._render_error = render_error
-        self._credential_protocol = credential_protocol
         self._session: aiohttp.ClientSession | None = None
 
         # Precomputed once: the headers that never go upstream as the client sent them.
@@ -517,13 +518,8 @@ class Gateway:
             await self._deny_websocket(scope, send, exc)
             return
         headers, _length, _chunked = self.upstream_headers(scope, websocket=True)
-        protocols = [
-            protocol
-            for protocol in scope.get("subprotocols", ())
-            if self.forward_credentials
-            or self._credential_protocol is None
-            or not self._credential_protocol(protocol)
-        ]
+        # The middleware has already taken a credential subprotocol out of this list.
+        protocols = list(scope.get("subprotocols", ()))
         session = self._session or self._open_session()
         try:
             upstream = await session.ws_connect(
@@ -562,6 +558,31 @@ class Gateway:
 # The server in front adds its own Date and Server to every answer (as nginx does, the
 # upstream's are dropped rather than sent twice).
 _RESPONSE_DROP = HOP_BY_HOP | {b"date", b"server"}
+
+
+def gateway_from_settings(settings: Settings, **options: Any) -> Gateway:
+    """The gateway ``authgate serve --upstream`` runs, from the settings."""
+    if settings.upstream_url is None:
+        raise ConfigurationError("no upstream: set --upstream or upstream_url")
+    ssl_context = None
+    if settings.upstream_ca_file is not None:
+        try:
+            ssl_context = ssl.create_default_context(cafile=str(settings.upstream_ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(
+                f"upstream_ca_file {settings.upstream_ca_file}: {exc}"
+            ) from None
+    return Gateway(
+        settings.upstream_url,
+        forward_credentials=settings.forward_credentials,
+        host_header=settings.upstream_host_header,
+        connect_timeout=settings.upstream_connect_timeout,
+        read_timeout=settings.upstream_read_timeout,
+        max_connections=settings.upstream_max_connections,
+        trusted_proxies=parse_networks(settings.trusted_proxies),
+        ssl_context=ssl_context,
+        **options,
+    )
 
 
 def _response_headers(raw: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

@@ -54,6 +54,19 @@ class Settings(BaseSettings):
     change_poll_seconds: float = Field(default=0.25, gt=0)
     usage_flush_seconds: float = Field(default=5.0, gt=0)
     max_header_bytes: int = Field(default=8192, gt=0)
+    # The gateway (``authgate serve --upstream``; see authgate.gateway, docs/gateway.md).
+    upstream_url: str | None = None
+    forward_credentials: bool = False
+    upstream_host_header: Literal["client", "upstream"] = "client"
+    upstream_connect_timeout: float = Field(default=10.0, gt=0)
+    upstream_read_timeout: float = Field(default=300.0, gt=0)
+    upstream_max_connections: int = Field(default=1000, gt=0)
+    upstream_ca_file: Path | None = None
+    # TLS for ``authgate serve`` (see authgate.tls): "auto" means beyond loopback only.
+    tls: Literal["auto", "on", "off"] = "auto"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_names: Annotated[tuple[str, ...], NoDecode] = ()
     # Access rules for the protected application (``[[rules]]`` tables; see authgate.policy).
     rules: tuple[RuleSpec, ...] = ()
     # Proxies whose forwarding headers name the client, for logs and rate limits only.
@@ -87,7 +100,7 @@ class Settings(BaseSettings):
                 )
         return value
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "tls_names", mode="before")
     @classmethod
     def _split_proxies(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -338,7 +338,8 @@ def resolve_tls(
     if mode == "auto" and loopback_only:
         log.info("TLS: off, listening on loopback only (use --tls on to force it)")
         return None
-    folder = data_dir / "tls"
+    # The data folder first: mkdir(parents=True) would make it with the umask's mode.
+    folder = ensure_private_dir(data_dir) / "tls"
     names = certificate_names(hosts, extra_names)
     now = clock()
     chosen = (

@@ -1,7 +1,8 @@
 """Large bodies stream through the gateway both ways without being held in memory.
 
-The gateway runs in a process of its own; its peak resident memory (VmHWM in
-/proc/PID/status) after a 200 MB transfer is compared with its size before. The bound is
+The gateway is the real thing, ``authgate serve --upstream`` in a process of its own; its
+peak resident memory (VmHWM in /proc/PID/status) after a 200 MB transfer is compared with
+its size before. The bound is
 generous (a third of the body): a gateway that buffered the body would exceed it by far,
 while allocator noise and socket buffers stay well under it.
 """
@@ -9,62 +10,39 @@ while allocator noise and socket buffers stay well under it.
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.gateway.conftest import TOKEN
+from tests.gateway.serve_cli import ServedGateway, served_gateway
 from tests.gateway.upstream import hwm_bytes, pattern, pattern_digest, rss_bytes
-from tests.support import free_port, wait_until
 
 BODY = 200 * 1024 * 1024
 BOUND = BODY // 3
-AUTH = {"x-api-key": TOKEN}
-ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def gateway_process(upstream_url: str) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.gateway.serve_gateway", upstream_url, str(port)],
-        cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/public/ping").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        assert wait_until(up, timeout=20), "gateway process did not start"
-        yield url, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory, upstream_url: str) -> Iterator[ServedGateway]:
+    with served_gateway(tmp_path_factory.mktemp("stream"), upstream_url) as served:
+        yield served
 
 
-def warm_up(url: str) -> None:
+def warm_up(url: str, auth: dict[str, str]) -> None:
     # Fill the pools and caches a first transfer creates, so they are not counted as growth.
     body = b"w" * (8 * 1024 * 1024)
-    assert httpx.post(f"{url}/upload", headers=AUTH, content=iter([body])).status_code == 200
-    with httpx.stream("GET", f"{url}/download?size={len(body)}", headers=AUTH) as response:
+    assert httpx.post(f"{url}/upload", headers=auth, content=iter([body])).status_code == 200
+    with httpx.stream("GET", f"{url}/download?size={len(body)}", headers=auth) as response:
         for _ in response.iter_raw():
             pass
 
 
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
-def test_upload_streams_through(gateway_process: tuple[str, int], framing: str) -> None:
-    url, pid = gateway_process
-    warm_up(url)
+def test_upload_streams_through(gateway: ServedGateway, framing: str) -> None:
+    url, pid, auth = gateway.url, gateway.process.process.pid, {"X-API-Key": gateway.token}
+    warm_up(url, auth)
     before = rss_bytes(pid)
-    headers = dict(AUTH)
+    headers = dict(auth)
     if framing == "content-length":
         headers["content-length"] = str(BODY)
     response = httpx.put(f"{url}/upload", headers=headers, content=pattern(BODY), timeout=120)
@@ -82,14 +60,14 @@ def test_upload_streams_through(gateway_process: tuple[str, int], framing: str) 
 
 
 @pytest.mark.parametrize("length", ["yes", "no"])
-def test_download_streams_through(gateway_process: tuple[str, int], length: str) -> None:
-    url, pid = gateway_process
-    warm_up(url)
+def test_download_streams_through(gateway: ServedGateway, length: str) -> None:
+    url, pid, auth = gateway.url, gateway.process.process.pid, {"X-API-Key": gateway.token}
+    warm_up(url, auth)
     before = rss_bytes(pid)
     digest = hashlib.sha256()
     size = 0
     with httpx.stream(
-        "GET", f"{url}/download?size={BODY}&length={length}", headers=AUTH, timeout=120
+        "GET", f"{url}/download?size={BODY}&length={length}", headers=auth, timeout=120
     ) as response:
         assert response.status_code == 200
         for chunk in response.iter_raw():

@@ -99,12 +99,39 @@ def serve(
             help="One line per request on the authgate.access logger (default: on).",
         ),
     ] = None,
+    upstream: Annotated[
+        str | None,
+        typer.Option(help="Gateway: proxy everything outside /authgate/ to this http(s) URL."),
+    ] = None,
+    forward_credentials: Annotated[
+        bool | None,
+        typer.Option(
+            "--forward-credentials/--strip-credentials",
+            help="Pass the client's X-API-Key / Bearer token upstream (default: strip).",
+        ),
+    ] = None,
+    upstream_host_header: Annotated[
+        str | None, typer.Option(help="Host header upstream: client (default) or upstream.")
+    ] = None,
+    tls: Annotated[
+        str | None, typer.Option(help="auto (TLS beyond loopback, the default), on or off.")
+    ] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="Certificate (PEM) to serve.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Private key (PEM) for --tls-cert.")] = None,
+    tls_name: Annotated[
+        list[str] | None,
+        typer.Option(help="Another name for a generated certificate; repeat for more."),
+    ] = None,
 ) -> None:
-    """Run the authgate server."""
+    """Run the authgate server (and, with --upstream, the gateway in front of a service)."""
+    import gc
+
     import uvicorn
 
+    from authgate.gateway import gateway_from_settings
     from authgate.runtime import Runtime
     from authgate.server.compose import build_root_app
+    from authgate.tls import resolve_tls
 
     state = state_of(ctx)
     state.data_dir = data_dir or state.data_dir
@@ -112,7 +139,28 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s: %(message)s")
     with cli_errors():
         settings = state.settings(
-            host=host, port=port, localhost_bypass=localhost_bypass, access_log=access_log
+            host=host,
+            port=port,
+            localhost_bypass=localhost_bypass,
+            access_log=access_log,
+            upstream_url=upstream,
+            forward_credentials=forward_credentials,
+            upstream_host_header=upstream_host_header,
+            tls=tls,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            tls_names=tuple(tls_name) if tls_name else None,
+        )
+        # Refused configuration stops start-up before anything is opened.
+        gateway = gateway_from_settings(settings) if settings.upstream_url else None
+        tls_files = resolve_tls(
+            mode=settings.tls,
+            cert_file=settings.tls_cert,
+            key_file=settings.tls_key,
+            hosts=settings.host.split(","),
+            loopback_only=settings.listens_on_loopback_only,
+            data_dir=settings.data_dir,
+            extra_names=settings.tls_names,
         )
         runtime = Runtime(settings)
         runtime.start()
@@ -122,9 +170,18 @@ def serve(
         stderr.print(f"Admin key {verb}: {runtime.admin_key.path}")
         stderr.print("Print it with: authgate admin-key")
         stderr.print(f"Store: {safe_url(settings.resolved_database_url)}")
+        if gateway is not None:
+            stderr.print(
+                f"Gateway: requests outside {settings.http_prefix}/ go to {gateway.upstream}"
+            )
+    app = build_root_app(runtime, downstream=gateway)
+    # What exists now lives as long as the process; frozen, the collector stops walking
+    # it on every full collection (measured on the gateway: a few percent per request).
+    gc.collect()
+    gc.freeze()
     try:
         uvicorn.run(
-            build_root_app(runtime),
+            app,
             host=settings.host,
             port=settings.port,
             log_level="info",
@@ -133,6 +190,8 @@ def serve(
             # The socket's peer stays the peer: trusted_proxies decides about forwarding
             # headers, not uvicorn's default trust in 127.0.0.1.
             proxy_headers=False,
+            ssl_certfile=str(tls_files.cert_file) if tls_files else None,
+            ssl_keyfile=str(tls_files.key_file) if tls_files else None,
         )
     finally:
         runtime.close()

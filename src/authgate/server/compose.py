@@ -171,6 +171,8 @@ def build_root_app(
     prefix = settings.http_prefix
     service = create_app(runtime, manage_runtime=False)
     user_rules = default_rules(settings) if rules is None else list(rules)
+    # Forward auth (/authgate/v1/verify) judges proxied requests by these same rules.
+    service.state.authgate_rules = user_rules
     return AuthgateMiddleware(
         _Router(prefix, service, downstream),
         rules=[*service_rules(prefix), *user_rules],

@@ -1,0 +1,158 @@
+"""``/authgate/v1/verify`` called the way nginx, Traefik and Caddy call it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.gateway.authgate_server import LiveAuthgate, authgate_server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAuthgate]:
+    data_dir = tmp_path_factory.mktemp("forward-auth") / "data"
+    data_dir.mkdir(mode=0o700)
+    # The bypass is forced on: forward auth must ignore it (the peer is the proxy).
+    with authgate_server(data_dir, localhost_bypass="on") as live:
+        yield live
+
+
+def verify(
+    server: LiveAuthgate,
+    method: str,
+    uri: str,
+    key: str | None = None,
+    *,
+    style: str = "nginx",
+    extra: dict[str, str] | None = None,
+) -> httpx.Response:
+    if style == "nginx":
+        headers = {"X-Original-Method": method, "X-Original-URI": uri}
+    else:  # Traefik and Caddy
+        headers = {
+            "X-Forwarded-Method": method,
+            "X-Forwarded-Uri": uri,
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "app.example.com",
+        }
+    if key is not None:
+        headers["X-API-Key"] = key
+    headers.update(extra or {})
+    return httpx.get(f"{server.url}/authgate/v1/verify", headers=headers)
+
+
+@pytest.mark.parametrize("style", ["nginx", "traefik"])
+def test_public_route_passes_anonymously(server: LiveAuthgate, style: str) -> None:
+    response = verify(server, "GET", "/public/readme?x=1", style=style)
+    assert response.status_code == 200
+    assert not [name for name in response.headers if name.startswith("x-authgate-")]
+
+
+@pytest.mark.parametrize("style", ["nginx", "traefik"])
+def test_missing_and_bad_keys_are_401(server: LiveAuthgate, style: str) -> None:
+    missing = verify(server, "GET", "/api/items", style=style)
+    assert missing.status_code == 401
+    assert missing.json()["code"] == "missing_credentials"
+    assert missing.headers["www-authenticate"] == 'Bearer realm="authgate"'
+    bad = verify(server, "GET", "/api/items", "ag_" + "x" * 40, style=style)
+    assert bad.status_code == 401
+    assert bad.json()["code"] == "invalid_token"
+    assert 'error="invalid_token"' in bad.headers["www-authenticate"]
+
+
+@pytest.mark.parametrize("style", ["nginx", "traefik"])
+def test_valid_key_passes_with_identity(server: LiveAuthgate, style: str) -> None:
+    response = verify(server, "GET", "/api/items", server.reader, style=style)
+    assert response.status_code == 200
+    assert response.headers["x-authgate-key-id"] == server.reader_id
+    assert response.headers["x-authgate-key-name"] == "reader"
+    assert response.headers["x-authgate-scopes"] == "read"
+    bearer = httpx.get(
+        f"{server.url}/authgate/v1/verify",
+        headers={
+            "X-Forwarded-Method": "GET",
+            "X-Forwarded-Uri": "/api/items",
+            "Authorization": f"Bearer {server.writer}",
+        },
+    )
+    assert bearer.status_code == 200
+    assert bearer.headers["x-authgate-scopes"] == "packages:write,read"
+
+
+def test_the_original_method_decides(server: LiveAuthgate) -> None:
+    assert verify(server, "GET", "/packages").status_code == 200
+    refused = verify(server, "POST", "/packages", server.reader)
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "forbidden"
+    assert verify(server, "POST", "/packages", server.writer).status_code == 200
+    assert verify(server, "POST", "/packages/demo/approve", server.writer).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "/public/../api/items",
+        "/public/%2e%2e/api/items",
+        "//public/..//api/items",
+        "/public/./../api/items/",
+        "http://app.example.com/public/../api/items",
+    ],
+)
+def test_path_tricks_do_not_reach_a_public_rule(server: LiveAuthgate, uri: str) -> None:
+    assert verify(server, "GET", uri).status_code == 401
+
+
+def test_case_and_trailing_slashes_match_the_same_rule(server: LiveAuthgate) -> None:
+    assert verify(server, "GET", "/PUBLIC/Readme/").status_code == 200
+    assert verify(server, "GET", "/API/items/").status_code == 401
+
+
+def test_refused_paths_are_400(server: LiveAuthgate) -> None:
+    for uri in ("/api/a%2Fb", "/../etc/passwd", "relative/path"):
+        response = verify(server, "GET", uri)
+        assert response.status_code == 400, uri
+
+
+def test_original_request_is_required(server: LiveAuthgate) -> None:
+    response = httpx.get(f"{server.url}/authgate/v1/verify", headers={"X-API-Key": server.reader})
+    assert response.status_code == 422
+    assert "X-Forwarded-Uri" in response.json()["detail"]
+    only_uri = httpx.get(
+        f"{server.url}/authgate/v1/verify", headers={"X-Original-URI": "/public/x"}
+    )
+    assert only_uri.status_code == 422
+
+
+def test_disagreeing_spellings_are_refused(server: LiveAuthgate) -> None:
+    # nginx sets X-Original-URI; a client adds X-Forwarded-Uri hoping it wins.
+    spoofed = verify(server, "GET", "/api/items", extra={"X-Forwarded-Uri": "/public/x"})
+    assert spoofed.status_code == 422
+    assert spoofed.json()["code"] == "invalid_request"
+    method_spoof = verify(server, "POST", "/packages", extra={"X-Forwarded-Method": "GET"})
+    assert method_spoof.status_code == 422
+    agreeing = verify(server, "GET", "/public/x", extra={"X-Forwarded-Uri": "/public/x"})
+    assert agreeing.status_code == 200
+
+
+def test_localhost_is_never_bypassed(server: LiveAuthgate) -> None:
+    # The server's bypass is on and this request comes from 127.0.0.1 with no forwarding
+    # header, yet verify refuses: the peer of a forward-auth call is always the proxy.
+    assert server.runtime.settings.localhost_bypass == "on"
+    assert verify(server, "GET", "/api/items").status_code == 401
+
+
+def test_any_verify_method_is_accepted(server: LiveAuthgate) -> None:
+    for method in ("HEAD", "POST"):
+        response = httpx.request(
+            method,
+            f"{server.url}/authgate/v1/verify",
+            headers={
+                "X-Forwarded-Method": "GET",
+                "X-Forwarded-Uri": "/api/x",
+                "X-API-Key": server.reader,
+            },
+        )
+        assert response.status_code == 200
+        assert response.headers["x-authgate-key-name"] == "reader"
