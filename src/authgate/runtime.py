@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from authgate.access_keys import AccessKeyService
 from authgate.audit import Auditor
 from authgate.authenticator import Authenticator
 from authgate.bootstrap import AdminKey, load_or_create_admin_key
@@ -20,9 +21,11 @@ from authgate.cache import KeyCache
 from authgate.clock import Clock, now_utc
 from authgate.errors import AuthgateError, NotReady
 from authgate.keys import KeyService
+from authgate.masterkey import MasterKey
 from authgate.ratelimit import RateLimiter
 from authgate.securefiles import ensure_private_dir
 from authgate.settings import Settings
+from authgate.sigv4 import SigV4Verifier
 from authgate.static_tokens import StaticTokens
 from authgate.store import SqlStore, open_store
 from authgate.usage import UsageBuffer
@@ -53,9 +56,7 @@ class Runtime:
         self.usage = UsageBuffer()
         self.auditor = Auditor(self.store, clock)
         self.broadcast = (
-            RevocationBroadcast(settings.redis_url, self.cache.forget_key)
-            if settings.redis_url
-            else None
+            RevocationBroadcast(settings.redis_url, self.forget_key) if settings.redis_url else None
         )
         self.keys = KeyService(
             self.store,
@@ -74,6 +75,22 @@ class Runtime:
         )
         # One limiter for the process: in memory, or shared by every instance through Redis.
         self.limiter = RateLimiter(settings.redis_url or "memory://")
+        # SigV4 access keys: secrets encrypted under the master key, verified by ``sigv4``
+        # from an in-memory cache that the change feed and the broadcast keep honest.
+        self.master_key = MasterKey(settings.resolved_master_key_file, self.store)
+        self.access_keys = AccessKeyService(
+            self.store,
+            self.auditor,
+            self.master_key,
+            clock=clock,
+            on_change=self.key_revoked,
+            cache_ttl=settings.cache_ttl_seconds,
+            cache_max_entries=settings.cache_max_entries,
+            negative_cache_ttl=settings.negative_cache_ttl_seconds,
+        )
+        self.sigv4 = SigV4Verifier(
+            self.access_keys.secret_lookup, region=settings.sigv4_region, clock=clock
+        )
         self.admin_key: AdminKey | None = None
         self._change_seq = 0
         self._change_gaps: dict[int, float] = {}
@@ -121,9 +138,14 @@ class Runtime:
     # -- background work -------------------------------------------------------------
     def key_revoked(self, key_id: str) -> None:
         """Drop a key here at once, and tell the other instances."""
-        self.cache.forget_key(key_id)
+        self.forget_key(key_id)
         if self.broadcast is not None:
             self.broadcast.publish(key_id)
+
+    def forget_key(self, key_id: str) -> None:
+        """Forget the cached verdict of an API key or access key (by internal id)."""
+        self.cache.forget_key(key_id)
+        self.access_keys.cache.forget_key(key_id)
 
     def flush_usage(self) -> None:
         try:
@@ -143,7 +165,7 @@ class Runtime:
         rows = self.store.changes_after(self._change_seq, self._change_gaps)
         last = self._change_seq
         for seq, key_id in rows:
-            self.cache.forget_key(key_id)
+            self.forget_key(key_id)
             self._change_gaps.pop(seq, None)
             if seq > last:
                 for missing in range(last + 1, seq):

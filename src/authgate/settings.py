@@ -79,6 +79,15 @@ class Settings(BaseSettings):
     access_log: bool = True
     access_log_format: Literal["text", "json"] = "text"
 
+    # SigV4 access keys: their secrets are encrypted at rest with the master key (default
+    # <data_dir>/master.key). A region of None or "*" accepts any signed region;
+    # s3_base_domains turn "bucket.<domain>" hosts into virtual-host-style buckets;
+    # ListBuckets is answered with only the granted buckets ("filter") or refused ("deny").
+    master_key_file: Path | None = None
+    sigv4_region: str | None = "us-east-1"
+    s3_base_domains: Annotated[tuple[str, ...], NoDecode] = ()
+    list_buckets: Literal["filter", "deny"] = "filter"
+
     config_file: Path | None = Field(default=None, exclude=True)
 
     @field_validator("tokens", mode="before")
@@ -128,6 +137,23 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a rate limit such as '20/minute'") from None
         return value
 
+    @field_validator("sigv4_region")
+    @classmethod
+    def _any_region(cls, value: str | None) -> str | None:
+        if value is None or value.strip() in {"", "*"}:
+            return None
+        return value.strip()
+
+    @field_validator("s3_base_domains", mode="before")
+    @classmethod
+    def _split_domains(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            parts = (str(part).strip().strip(".").lower() for part in value)
+            return tuple(part for part in parts if part)
+        return value
+
     @field_validator("http_prefix")
     @classmethod
     def _normalise_prefix(cls, value: str) -> str:
@@ -160,6 +186,10 @@ class Settings(BaseSettings):
     @property
     def resolved_admin_key_file(self) -> Path:
         return self.admin_key_file or self.data_dir / "admin.key"
+
+    @property
+    def resolved_master_key_file(self) -> Path:
+        return self.master_key_file or self.data_dir / "master.key"
 
     @property
     def listens_on_loopback_only(self) -> bool:
