@@ -41,12 +41,13 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 import aiohttp
+from multidict import CIMultiDict
 from starlette.types import Message, Receive, Scope, Send
 from yarl import URL
 
@@ -130,12 +131,26 @@ _WEBSOCKET_HANDSHAKE = frozenset(
         b"sec-websocket-version",
     }
 )
-_SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 # Close codes that name a situation but may not travel in a close frame (RFC 6455 7.4.1).
 _UNSENDABLE_CLOSE = {1005: 1000, 1006: 1001, 1015: 1001}
 _BAD_GATEWAY_CLOSE = 1014
 
 Network = IPv4Network | IPv6Network
+
+
+class _PassThroughRequest(aiohttp.ClientRequest):
+    """An aiohttp request that adds no header of its own: no ``Accept``,
+    ``Accept-Encoding`` or ``User-Agent`` the client did not send, and (through the skip
+    list aiohttp consults before it adds one) no invented ``Content-Type``.
+
+    The session's ``skip_auto_headers`` would do the same by building a fresh skip list
+    for every request; this does it once, on the hot path of every proxied request.
+    """
+
+    _NO_CONTENT_TYPE: CIMultiDict[None] = CIMultiDict({"Content-Type": None})
+
+    def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
+        self._skip_auto_headers = self._NO_CONTENT_TYPE
 
 
 class _ClientGone(Exception):
@@ -233,7 +248,7 @@ class Gateway:
             auto_decompress=False,
             cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=False,
-            skip_auto_headers=_SKIP_AUTO_HEADERS,
+            request_class=_PassThroughRequest,
             read_bufsize=256 * 1024,
         )
         return self._session

@@ -372,3 +372,23 @@ def test_https_upstream_is_verified(make_gateway: Any, tmp_path: Any) -> None:
         # Not trusted by the system's CAs: refused, never silently accepted.
         default = make_gateway(upstream)
         assert httpx.get(f"{default}/x", headers=AUTH).status_code == 502
+
+
+def test_the_gateway_adds_no_headers_of_its_own(gateway_url: str) -> None:
+    import json
+
+    # http.client sends only Host, Accept-Encoding: identity and what it is given.
+    status, body = raw_request(gateway_url, "/bare", {"X-API-Key": TOKEN})
+    assert status == 200
+    names = {name for name, _ in json.loads(body)["headers"]}
+    assert names == {
+        "host",
+        "accept-encoding",
+        "x-authgate-key-id",
+        "x-authgate-key-name",
+        "x-authgate-scopes",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+    }
+    post = httpx.post(f"{gateway_url}/x", headers=AUTH, content=b"no type given")
+    assert "content-type" not in {name for name, _ in post.json()["headers"]}

@@ -175,10 +175,13 @@ def serve(
                 f"Gateway: requests outside {settings.http_prefix}/ go to {gateway.upstream}"
             )
     app = build_root_app(runtime, downstream=gateway)
-    # What exists now lives as long as the process; frozen, the collector stops walking
-    # it on every full collection (measured on the gateway: a few percent per request).
+    # Requests leave no reference cycles behind, yet at the default threshold (700) the
+    # cyclic collector ran ~90 times a second under load, ~30 µs per proxied request
+    # (measured on the gateway); at 50,000 it hardly runs. What exists now lives as long
+    # as the process: frozen, full collections no longer walk it.
     gc.collect()
     gc.freeze()
+    gc.set_threshold(50_000, 10, 10)
     try:
         uvicorn.run(
             app,

@@ -1,0 +1,432 @@
+"""HTTP throughput: authgate's middleware and gateway beside a bare app and common peers.
+
+Run: .venv/bin/python bench/bench_http.py [--rounds 3] [--duration 5] [--connections 64]
+
+Every server is one uvicorn worker (uvloop, httptools, no access log) in a process of its
+own; load comes from another process: wrk when it is installed (Debian: ``apt-get
+install wrk``), else a small aiohttp load generator. Cases:
+
+- bare:        a Starlette hello endpoint, nothing in front;
+- middleware:  the same behind ``AuthgateMiddleware``, with a valid key;
+- gateway:     ``authgate serve --upstream`` in front of the bare server (a second
+               process), with a valid key: authentication and a proxy hop;
+- fastapi:     a FastAPI route with a hand-written ``APIKeyHeader`` dependency;
+- basehttp:    a ``BaseHTTPMiddleware`` bearer check (the pattern authgate avoids);
+- gateway-noauth: the ``Gateway`` app alone, no middleware: the proxy hop by itself;
+- aiohttp:     a plain aiohttp pass-through proxy with no authentication, in front of the
+               same bare server: the floor the gateway is measured against.
+
+Targets: middleware >= 90 % of bare; gateway >= aiohttp. The access log (one line per
+request) is off for the authgate cases, as uvicorn's is for every case; it is a
+measured extra of its own. A measurement, not a test: nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+HELLO = b"hello, world"
+CASES = ["bare", "middleware", "fastapi", "basehttp", "gateway", "gateway-noauth", "aiohttp"]
+
+
+# -- the servers (each runs in its own process: bench_http.py --serve CASE) ---------------
+
+
+def hello_app() -> Any:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def hello(_request: Any) -> PlainTextResponse:
+        return PlainTextResponse(HELLO)
+
+    return Starlette(routes=[Route("/hello", hello)])
+
+
+def authgate_runtime(data_dir: str) -> Any:
+    from authgate.runtime import Runtime
+    from authgate.settings import load_settings
+
+    settings = load_settings(data_dir=Path(data_dir), access_log=False, localhost_bypass="off")
+    runtime = Runtime(settings)
+    runtime.start()
+    return runtime
+
+
+def bench_rules() -> list[Any]:
+    from authgate.policy import Rule
+
+    return [Rule("GET", "/hello", scopes=["read"])]
+
+
+def fastapi_app(token: str) -> Any:
+    import secrets
+
+    from fastapi import Depends, FastAPI, HTTPException
+    from fastapi.security import APIKeyHeader
+
+    header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+    def check(key: str | None = Depends(header)) -> str:
+        if key is None or not secrets.compare_digest(key, token):
+            raise HTTPException(status_code=401, detail="invalid key")
+        return key
+
+    app = FastAPI()
+
+    @app.get("/hello", dependencies=[Depends(check)])
+    async def hello() -> Any:
+        from fastapi.responses import PlainTextResponse
+
+        return PlainTextResponse(HELLO)
+
+    return app
+
+
+def basehttp_app(token: str) -> Any:
+    import secrets
+
+    from starlette.middleware.base import BaseHTTPMiddleware
+    from starlette.responses import JSONResponse
+
+    async def bearer_check(request: Any, call_next: Any) -> Any:
+        value = request.headers.get("authorization", "")
+        if not value.startswith("Bearer ") or not secrets.compare_digest(value[7:], token):
+            return JSONResponse({"detail": "invalid token"}, status_code=401)
+        return await call_next(request)
+
+    app = hello_app()
+    app.add_middleware(BaseHTTPMiddleware, dispatch=bearer_check)
+    return app
+
+
+def run_aiohttp_proxy(port: int, upstream: str) -> None:
+    """A pass-through proxy written the usual way with aiohttp alone: no auth at all."""
+    import aiohttp
+    from aiohttp import web
+
+    hop = {"connection", "keep-alive", "transfer-encoding", "upgrade", "te", "host"}
+
+    async def startup(app: web.Application) -> None:
+        app["session"] = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0), auto_decompress=False
+        )
+
+    async def cleanup(app: web.Application) -> None:
+        await app["session"].close()
+
+    async def proxy(request: web.Request) -> web.StreamResponse:
+        session: aiohttp.ClientSession = request.app["session"]
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in hop}
+        async with session.request(
+            request.method,
+            upstream + request.path_qs,
+            headers=headers,
+            data=request.content if request.body_exists else None,
+            allow_redirects=False,
+        ) as upstream_response:
+            body = await upstream_response.read()
+            out = {
+                k: v
+                for k, v in upstream_response.headers.items()
+                if k.lower() not in hop and k.lower() != "content-length"
+            }
+            return web.Response(status=upstream_response.status, body=body, headers=out)
+
+    app = web.Application()
+    app.on_startup.append(startup)
+    app.on_cleanup.append(cleanup)
+    app.router.add_route("*", "/{tail:.*}", proxy)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def serve(case: str, port: int, upstream: str, data_dir: str, token: str) -> None:
+    import uvicorn
+
+    if case == "aiohttp":
+        run_aiohttp_proxy(port, upstream)
+        return
+    if case == "bare":
+        app = hello_app()
+    elif case == "fastapi":
+        app = fastapi_app(token)
+    elif case == "basehttp":
+        app = basehttp_app(token)
+    elif case == "middleware":
+        from authgate.adapters.asgi import AuthgateMiddleware
+
+        app = AuthgateMiddleware(
+            hello_app(), runtime=authgate_runtime(data_dir), rules=bench_rules()
+        )
+    elif case == "gateway-noauth":
+        from authgate.gateway import Gateway
+
+        app = Gateway(upstream)
+    else:
+        raise SystemExit(f"unknown case {case}")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        proxy_headers=False,
+    )
+
+
+# -- the driver ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+@dataclass
+class Server:
+    url: str
+    pid: int
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (all its threads) so far, from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+GATEWAY_CONFIG = """
+[[rules]]
+method = "GET"
+path = "/hello"
+scopes = ["read"]
+"""
+
+
+def serve_command(case: str, port: int, upstream: str, data_dir: str, token: str) -> list[str]:
+    if case == "gateway":
+        # The product as an operator runs it: the real command, the real root app.
+        config = Path(data_dir).parent / "gateway.toml"
+        config.write_text(GATEWAY_CONFIG)
+        authgate = str(Path(sys.executable).parent / "authgate")
+        return [
+            authgate, "serve", "--host", "127.0.0.1", "--port", str(port),
+            "--data-dir", data_dir, "--config", str(config), "--upstream", upstream,
+            "--no-access-log", "--localhost-bypass", "off", "--tls", "off",
+        ]  # fmt: skip
+    command = [sys.executable, __file__, "--serve", case, "--port", str(port)]
+    return command + ["--upstream", upstream, "--data-dir", data_dir, "--token", token]
+
+
+@contextmanager
+def server(
+    case: str, *, upstream: str = "", data_dir: str = "", token: str = ""
+) -> Iterator[Server]:
+    port = free_port()
+    command = serve_command(case, port, upstream, data_dir, token)
+    log = tempfile.NamedTemporaryFile(prefix=f"bench-{case}-", suffix=".log", delete=False)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+    try:
+        try:
+            wait_for(port)
+        except RuntimeError:
+            raise RuntimeError(f"{case} did not start:\n{Path(log.name).read_text()}") from None
+        yield Server(f"http://127.0.0.1:{port}", proc.pid)
+    finally:
+        os.unlink(log.name)
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def run_wrk(
+    url: str, headers: dict[str, str], seconds: float, connections: int
+) -> tuple[float, int]:
+    command = [
+        "wrk",
+        "-t",
+        "1",
+        "-c",
+        str(connections),
+        "-d",
+        f"{max(1, round(seconds))}s",
+        "--latency",
+    ]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if non_2xx:
+        raise RuntimeError(f"{url}: {non_2xx.group(1)} failed responses\n{output}")
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    count = re.search(r"(\d+) requests in", output)
+    if not rate or not count:
+        raise RuntimeError(f"unexpected wrk output:\n{output}")
+    return float(rate.group(1)), int(count.group(1))
+
+
+def run_python_load(
+    url: str, headers: dict[str, str], seconds: float, connections: int
+) -> tuple[float, int]:
+    """The fallback load generator: ``connections`` keep-alive clients on one event loop."""
+    import aiohttp
+
+    async def main() -> tuple[float, int]:
+        count = 0
+        failed = 0
+        deadline = time.monotonic() + seconds
+        connector = aiohttp.TCPConnector(limit=connections)
+        async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+            async def worker() -> None:
+                nonlocal count, failed
+                while time.monotonic() < deadline:
+                    async with session.get(url) as response:
+                        await response.read()
+                        if response.status != 200:
+                            failed += 1
+                        count += 1
+
+            start = time.monotonic()
+            await asyncio.gather(*(worker() for _ in range(connections)))
+            elapsed = time.monotonic() - start
+        if failed:
+            raise RuntimeError(f"{url}: {failed} failed responses")
+        return count / elapsed, count
+
+    return asyncio.run(main())
+
+
+def make_key(data_dir: str) -> str:
+    from authgate.keys import Actor
+    from authgate.runtime import Runtime
+    from authgate.settings import load_settings
+
+    runtime = Runtime(load_settings(data_dir=Path(data_dir)))
+    try:
+        runtime.prepare_store()
+        created = runtime.keys.create(Actor("bench"), name="bench", scopes=["read"])
+        return created.token
+    finally:
+        runtime.store.close()
+
+
+def headers_for(case: str, token: str) -> dict[str, str]:
+    if case in ("bare", "aiohttp", "gateway-noauth"):
+        return {}
+    if case == "basehttp":
+        return {"Authorization": f"Bearer {token}"}
+    return {"X-API-Key": token}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per case")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--upstream", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--token", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port, args.upstream, args.data_dir, args.token)
+        return
+
+    cases = [case.strip() for case in args.cases.split(",") if case.strip()]
+    runs: dict[str, list[float]] = {case: [] for case in cases}
+    cpu: dict[str, list[float]] = {case: [] for case in cases}
+    with tempfile.TemporaryDirectory(prefix="authgate-bench-") as tmp, ExitStack() as stack:
+        data_dir = os.path.join(tmp, "data")
+        os.mkdir(data_dir, 0o700)
+        token = make_key(data_dir)
+        bare = stack.enter_context(server("bare"))
+        servers = {"bare": bare}
+        for case in cases:
+            if case != "bare":
+                servers[case] = stack.enter_context(
+                    server(case, upstream=bare.url, data_dir=data_dir, token=token)
+                )
+        load = run_wrk if shutil.which("wrk") else run_python_load
+        for case in cases:  # warm-up, not counted
+            load(f"{servers[case].url}/hello", headers_for(case, token), 1.0, args.connections)
+        # Rounds interleave the cases, and each case keeps its best round: a burst of
+        # other work on the machine then costs one measurement, not one case.
+        for _ in range(args.rounds):
+            for case in cases:
+                pid = servers[case].pid
+                before = cpu_seconds(pid)
+                rate, count = load(
+                    f"{servers[case].url}/hello",
+                    headers_for(case, token),
+                    args.duration,
+                    args.connections,
+                )
+                after = cpu_seconds(pid)
+                runs[case].append(rate)
+                if before is not None and after is not None and count:
+                    cpu[case].append((after - before) / count * 1e6)
+    results = {case: max(values) for case, values in runs.items()}
+    cpu_per_request = {case: min(values) for case, values in cpu.items() if values}
+
+    if args.json:
+        print(json.dumps({"best": results, "runs": runs, "cpu_us": cpu_per_request}, indent=2))
+        return
+    loader = "wrk" if shutil.which("wrk") else "python (aiohttp)"
+    base = results.get("bare")
+    print(
+        f"load: {loader}, {args.connections} connections, "
+        f"best of {args.rounds} x {args.duration:g} s per case"
+    )
+    print(f"{'case':<15} {'requests/s':>11} {'vs bare':>8} {'CPU µs/req':>11}   all rounds")
+    for case, value in results.items():
+        ratio = f"{value / base:7.0%}" if base else "      -"
+        per = f"{cpu_per_request[case]:11.0f}" if case in cpu_per_request else "          -"
+        rounds = ", ".join(f"{v:,.0f}" for v in runs[case])
+        print(f"{case:<15} {value:>11,.0f} {ratio:>8} {per}   {rounds}")
+    if "gateway" in results and "aiohttp" in results:
+        print(f"gateway / aiohttp proxy: {results['gateway'] / results['aiohttp']:.0%}")
+
+
+if __name__ == "__main__":
+    main()
