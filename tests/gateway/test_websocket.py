@@ -97,3 +97,43 @@ def test_many_sessions_in_a_row(gateway_url: str) -> None:
         with connect(ws_url(gateway_url), additional_headers=AUTH) as ws:
             ws.send(str(index))
             assert ws.recv() == str(index)
+
+
+def test_an_upstream_that_vanishes_closes_the_client_with_1014(make_gateway: Any) -> None:
+    import base64
+    import hashlib
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def accept_then_vanish() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            request = conn.recv(65536).decode("latin-1")
+            key = next(
+                line.split(":", 1)[1].strip()
+                for line in request.split("\r\n")
+                if line.lower().startswith("sec-websocket-key:")
+            )
+            magic = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+            accept = base64.b64encode(hashlib.sha1((key + magic).encode()).digest()).decode()
+            conn.sendall(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n".encode()
+            )
+            # Then gone: no closing handshake.
+
+    thread = threading.Thread(target=accept_then_vanish, daemon=True)
+    thread.start()
+    url = make_gateway(f"http://127.0.0.1:{listener.getsockname()[1]}")
+    try:
+        with connect(ws_url(url), additional_headers=AUTH) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1014
+    finally:
+        thread.join(timeout=5)
+        listener.close()
