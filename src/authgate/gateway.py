@@ -237,7 +237,9 @@ class Gateway:
             limit=self._max_connections,
             limit_per_host=0,
             ttl_dns_cache=60,
-            keepalive_timeout=30,
+            # Shorter than common servers' own idle timeouts (uvicorn and Node keep 5 s), so
+            # a pooled connection is not reused just as the upstream closes it.
+            keepalive_timeout=4,
             ssl=self._ssl,
         )
         self._session = aiohttp.ClientSession(
@@ -314,6 +316,11 @@ class Gateway:
                 content_length = value
             headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
+        if chunked and content_length is not None:
+            # Both framings at once (RFC 9112 6.3): chunked wins, and a Content-Length
+            # forwarded beside a de-chunked body would desynchronise the upstream.
+            headers = [item for item in headers if item[0] != "content-length"]
+            content_length = None
         if connection is not None:
             # Headers the client's Connection header made hop-by-hop stop here too.
             named = {token.decode("latin-1") for token in connection_tokens(connection)}

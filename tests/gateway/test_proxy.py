@@ -392,3 +392,30 @@ def test_the_gateway_adds_no_headers_of_its_own(gateway_url: str) -> None:
     }
     post = httpx.post(f"{gateway_url}/x", headers=AUTH, content=b"no type given")
     assert "content-type" not in {name for name, _ in post.json()["headers"]}
+
+
+def test_a_request_with_both_framings_goes_upstream_chunked_only(gateway_url: str) -> None:
+    # uvicorn refuses such a request outright; another ASGI server might not, and then
+    # the gateway must not forward a Content-Length beside the de-chunked body.
+    from tests.foundation.helpers import raw_request as send_raw
+
+    request = (
+        b"POST /upload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    )
+    assert send_raw(gateway_url, request).status == 400
+
+    scope = {
+        "type": "http",
+        "headers": [
+            (b"host", b"x"),
+            (b"content-length", b"3"),
+            (b"transfer-encoding", b"chunked"),
+        ],
+        "client": ("127.0.0.1", 1234),
+    }
+    headers, content_length, chunked = Gateway("http://127.0.0.1:1").upstream_headers(scope)
+    assert chunked
+    assert content_length is None
+    assert "content-length" not in {name for name, _ in headers}
+    assert "transfer-encoding" not in {name for name, _ in headers}
