@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -156,3 +157,32 @@ def test_any_verify_method_is_accepted(server: LiveAuthgate) -> None:
         )
         assert response.status_code == 200
         assert response.headers["x-authgate-key-name"] == "reader"
+
+
+def test_failed_attempts_are_rate_limited_per_client(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o700)
+    with authgate_server(
+        data_dir, failure_rate_limit="3/minute", trusted_proxies=["127.0.0.1"]
+    ) as live:
+        statuses = []
+        client = {"X-Forwarded-For": "198.51.100.7"}
+        for _ in range(5):
+            response = verify(
+                live,
+                "GET",
+                "/api/items",
+                "ag_" + "b" * 40,
+                extra={"X-Forwarded-For": "198.51.100.7"},
+            )
+            statuses.append(response.status_code)
+        assert statuses[:3] == [401, 401, 401]
+        assert statuses[3:] == [429, 429]
+        assert int(response.headers["retry-after"]) >= 1
+        # Another client behind the same proxy is not locked out, and a valid key passes.
+        other = verify(live, "GET", "/api/items", extra={"X-Forwarded-For": "198.51.100.8"})
+        assert other.status_code == 401
+        good = verify(
+            live, "GET", "/api/items", live.reader, extra={"X-Forwarded-For": "198.51.100.7"}
+        )
+        assert good.status_code == 200
