@@ -98,14 +98,21 @@ def _error(error: AuthgateError) -> Response:
     return Response(body, status_code=status, headers=dict(headers))
 
 
+# Proxies ask with GET; some pass the original method along instead, so every method
+# gets the same answer (documented once, under GET).
 @router.api_route(
     "/verify",
-    methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    methods=["HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    include_in_schema=False,
+)
+@router.get(
+    "/verify",
     responses={
         200: {"description": "Allowed; identity in X-Authgate-Key-Id, -Key-Name, -Scopes"},
-        400: {"description": "The original method or URI is missing, ambiguous or invalid"},
+        400: {"description": "The original URI is not a path authgate accepts"},
         401: {"description": "Missing or invalid credentials"},
         403: {"description": "Authenticated, but a scope or role is missing"},
+        422: {"description": "The original method or URI is missing, or its spellings disagree"},
         429: {"description": "Too many failed attempts from this client"},
         503: {"description": "authgate is not ready"},
     },
