@@ -18,6 +18,7 @@ from authgate.tokens import BASE62, generate_token
 __all__ = ["Actor", "CreatedKey", "KeyService", "new_id"]
 
 NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+NAME_RULE = "name must be 1-64 letters, digits, '-', '_' or '.'"
 SCOPE_RE = re.compile(r"[A-Za-z0-9*][A-Za-z0-9:._*-]{0,63}")
 
 
@@ -41,7 +42,7 @@ class CreatedKey:
 
 def validate_name(name: str) -> str:
     if not NAME_RE.fullmatch(name):
-        raise InvalidRequest("name must be 1-64 letters, digits, '-', '_' or '.'")
+        raise InvalidRequest(NAME_RULE)
     return name
 
 

@@ -21,14 +21,18 @@ from authgate.cache import KeyCache
 from authgate.clock import Clock, now_utc
 from authgate.errors import AuthgateError, NotReady
 from authgate.keys import KeyService
+from authgate.lifecycle import Lifecycle
 from authgate.masterkey import MasterKey
+from authgate.passwords import Passwords
 from authgate.ratelimit import RateLimiter
+from authgate.roles import RoleCatalogue
 from authgate.securefiles import ensure_private_dir
 from authgate.settings import Settings
 from authgate.sigv4 import SigV4Verifier
 from authgate.static_tokens import StaticTokens
 from authgate.store import SqlStore, open_store
 from authgate.usage import UsageBuffer
+from authgate.users import UserService
 
 __all__ = ["Runtime"]
 
@@ -75,6 +79,28 @@ class Runtime:
         )
         # One limiter for the process: in memory, or shared by every instance through Redis.
         self.limiter = RateLimiter(settings.redis_url or "memory://")
+        # Users, roles and the lifecycle rules the token service applies to its callers.
+        self.roles = RoleCatalogue.from_settings(settings)
+        self.passwords = Passwords()
+        self.users = UserService(
+            self.store,
+            self.auditor,
+            self.passwords,
+            self.roles,
+            clock=clock,
+            on_key_change=self.key_revoked,
+        )
+        self.lifecycle = Lifecycle(
+            store=self.store,
+            keys=self.keys,
+            users=self.users,
+            roles=self.roles,
+            auditor=self.auditor,
+            limiter=self.limiter,
+            login_limit=settings.login_rate_limit,
+            token_prefix=settings.token_prefix,
+            clock=clock,
+        )
         # SigV4 access keys: secrets encrypted under the master key, verified by ``sigv4``
         # from an in-memory cache that the change feed and the broadcast keep honest.
         self.master_key = MasterKey(settings.resolved_master_key_file, self.store)

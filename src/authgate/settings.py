@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from limits import parse
 from platformdirs import user_data_dir
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -23,6 +23,8 @@ from authgate.policy import RuleSpec
 __all__ = ["Settings", "load_settings"]
 
 MIN_STATIC_TOKEN_LENGTH = 32
+# authgate's own management scopes: never implied by "*", granted to admins by default.
+MANAGEMENT_SCOPES = ("tokens:manage", "users:manage")
 
 
 def default_data_dir() -> Path:
@@ -88,9 +90,33 @@ class Settings(BaseSettings):
     s3_base_domains: Annotated[tuple[str, ...], NoDecode] = ()
     list_buckets: Literal["filter", "deny"] = "filter"
 
+    # Users, roles and scopes (see authgate.roles): the scopes that exist, which roles may
+    # be granted which, what a token gets when its request names none, and its lifetime.
+    scopes: Annotated[tuple[str, ...], NoDecode] = ("read", "write", *MANAGEMENT_SCOPES)
+    role_scopes: dict[str, tuple[str, ...]] = Field(
+        default_factory=lambda: {
+            "admin": ("read", "write", *MANAGEMENT_SCOPES),
+            "member": ("read", "write"),
+        }
+    )
+    default_scopes: Annotated[tuple[str, ...], NoDecode] = ("read",)
+    token_days_min: int = Field(default=1, ge=1)
+    token_days_max: int = Field(default=30, ge=1)
+    token_days_default: int = Field(default=30, ge=1)
+    # Password logins (POST /authgate/v1/tokens with email + password) per client address.
+    login_rate_limit: str = "5/15 minutes"
+    # The token service's JSON bodies are a few hundred bytes; anything far larger is refused.
+    max_body_bytes: int = Field(default=16_384, gt=0)
+    # The console's password cascade (see authgate.console_password).
+    console_pam: bool = False
+    console_pam_service: str = "login"
+    console_user: str | None = None
+    console_password_file: Path | None = None
+    password: SecretStr | None = None  # AUTHGATE_PASSWORD: the console password
+
     config_file: Path | None = Field(default=None, exclude=True)
 
-    @field_validator("tokens", mode="before")
+    @field_validator("tokens", "scopes", "default_scopes", mode="before")
     @classmethod
     def _split_tokens(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,9 @@ __all__ = ["CliState", "local_runtime", "state_of"]
 class CliState:
     data_dir: Path | None = None
     config: Path | None = None
+    # Client mode: a server's URL, and the token to call it with (else the stored one).
+    url: str | None = None
+    token: str | None = field(default=None, repr=False)
 
     def settings(self, **overrides: Any) -> Settings:
         return load_settings(self.config, data_dir=self.data_dir, **overrides)

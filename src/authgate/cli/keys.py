@@ -1,4 +1,4 @@
-"""``authgate keys``: API keys on the local data folder."""
+"""``authgate keys``: API keys, on the local data folder or through a server's API."""
 
 from __future__ import annotations
 
@@ -6,17 +6,15 @@ from typing import Annotated, Any
 
 import typer
 
-from authgate.cli.context import local_runtime
+from authgate.cli.client import open_backend
 from authgate.cli.output import cli_errors, print_json, print_table, stdout
-from authgate.clock import now_utc, parse_duration
+from authgate.clock import parse_duration
 from authgate.errors import InvalidRequest
-from authgate.keys import Actor, CreatedKey
-from authgate.store.records import ApiKeyRecord
 
 app = typer.Typer(help="Create, list, show, rotate and revoke API keys.", no_args_is_help=True)
 
-CLI_ACTOR = Actor("cli", source="cli")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+COLUMNS = ["id", "name", "hint", "scopes", "status", "expires", "last used", "uses"]
 
 
 def _duration(text: str | None, what: str) -> Any:
@@ -28,21 +26,18 @@ def _duration(text: str | None, what: str) -> Any:
         raise InvalidRequest(f"{what}: {exc}") from None
 
 
-def _show_created(created: CreatedKey, as_json: bool) -> None:
-    meta = created.record.metadata(now_utc())
+def _show_created(created: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        print_json({"token": created.token, **meta})
+        print_json(created)
         return
-    stdout.print(f"Key [bold]{meta['id']}[/] ({meta['name']}) created.")
+    stdout.print(f"Key [bold]{created['id']}[/] ({created['name']}) created.")
     stdout.print("Token (shown once, store it now; it cannot be shown again):")
-    stdout.print(created.token, markup=False)
+    stdout.print(created["token"], markup=False)
 
 
-def _rows(records: list[ApiKeyRecord]) -> list[list[Any]]:
-    now = now_utc()
+def _rows(keys: list[dict[str, Any]]) -> list[list[Any]]:
     rows = []
-    for record in records:
-        meta = record.metadata(now)
+    for meta in keys:
         status = "revoked" if meta["revoked"] else "expired" if meta["expired"] else "active"
         rows.append(
             [
@@ -68,12 +63,9 @@ def create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a key and print its token once."""
-    with cli_errors(), local_runtime(ctx) as runtime:
-        created = runtime.keys.create(
-            CLI_ACTOR,
-            name=name,
-            scopes=scope or (),
-            expires_in=_duration(expires_in, "--expires-in"),
+    with cli_errors(), open_backend(ctx) as backend:
+        created = backend.create_key(
+            name=name, scopes=scope or (), expires_in=_duration(expires_in, "--expires-in")
         )
         _show_created(created, as_json)
 
@@ -81,21 +73,19 @@ def create(
 @app.command("list")
 def list_keys(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List every key (metadata only: tokens are never stored)."""
-    with cli_errors(), local_runtime(ctx) as runtime:
-        records = runtime.keys.list(everyone=True)
+    with cli_errors(), open_backend(ctx) as backend:
+        keys = backend.list_keys()
         if as_json:
-            now = now_utc()
-            print_json([record.metadata(now) for record in records])
+            print_json(keys)
             return
-        columns = ["id", "name", "hint", "scopes", "status", "expires", "last used", "uses"]
-        print_table(columns, _rows(records))
+        print_table(COLUMNS, _rows(keys))
 
 
 @app.command("show")
 def show(ctx: typer.Context, key_id: str, as_json: JsonOption = False) -> None:
     """Show one key's metadata."""
-    with cli_errors(), local_runtime(ctx) as runtime:
-        meta = runtime.keys.get(key_id).metadata(now_utc())
+    with cli_errors(), open_backend(ctx) as backend:
+        meta = backend.get_key(key_id)
         if as_json:
             print_json(meta)
             return
@@ -105,8 +95,8 @@ def show(ctx: typer.Context, key_id: str, as_json: JsonOption = False) -> None:
 @app.command("revoke")
 def revoke(ctx: typer.Context, key_id: str, as_json: JsonOption = False) -> None:
     """Revoke a key; running servers refuse it within a second."""
-    with cli_errors(), local_runtime(ctx) as runtime:
-        meta = runtime.keys.revoke(CLI_ACTOR, key_id).metadata(now_utc())
+    with cli_errors(), open_backend(ctx) as backend:
+        meta = backend.revoke_key(key_id)
         if as_json:
             print_json(meta)
             return
@@ -121,8 +111,8 @@ def rotate(
     as_json: JsonOption = False,
 ) -> None:
     """Make a successor key; the old one works until the grace period ends."""
-    with cli_errors(), local_runtime(ctx) as runtime:
-        created = runtime.keys.rotate(CLI_ACTOR, key_id, grace=_duration(grace, "--grace"))
+    with cli_errors(), open_backend(ctx) as backend:
+        created = backend.rotate_key(key_id, grace=_duration(grace, "--grace"))
         _show_created(created, as_json)
         if not as_json:
             stdout.print(f"The old key {key_id} keeps working for {grace}.")

@@ -10,7 +10,7 @@ import typer
 
 from authgate import __version__
 from authgate.bootstrap import read_admin_key
-from authgate.cli import keys
+from authgate.cli import audit, keys, login, users
 from authgate.cli.context import CliState, local_runtime, state_of
 from authgate.cli.output import cli_errors, print_json, stderr, stdout
 from authgate.store.sql import safe_url
@@ -23,6 +23,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(keys.app, name="keys")
+app.add_typer(users.app, name="users")
+app.command("audit")(audit.audit)
+app.command("login")(login.login)
 token_app = typer.Typer(help="Tokens for static configuration.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
@@ -51,8 +54,20 @@ def root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
+    url: Annotated[
+        str | None,
+        typer.Option(envvar="AUTHGATE_URL", help="Manage this server through its API."),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="AUTHGATE_TOKEN",
+            help="Token for --url (default: the one `authgate login` stored).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    ctx.obj = CliState(data_dir=data_dir, config=config)
+    ctx.obj = CliState(data_dir=data_dir, config=config, url=url, token=token)
 
 
 @token_app.command("generate")

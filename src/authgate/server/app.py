@@ -10,7 +10,14 @@ from starlette.concurrency import run_in_threadpool
 
 from authgate import __version__
 from authgate.runtime import Runtime
-from authgate.server import routes_access_keys, routes_core, routes_verify
+from authgate.server import (
+    routes_access_keys,
+    routes_audit,
+    routes_core,
+    routes_tokens,
+    routes_users,
+    routes_verify,
+)
 from authgate.server.errors import install_error_handlers
 
 __all__ = ["create_app"]
@@ -47,4 +54,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(routes_core.router, prefix=f"{prefix}/v1")
     app.include_router(routes_access_keys.router, prefix=f"{prefix}/v1")
     app.include_router(routes_verify.router, prefix=f"{prefix}/v1")
+    app.include_router(routes_tokens.router, prefix=f"{prefix}/v1")
+    app.include_router(routes_users.router, prefix=f"{prefix}/v1")
+    app.include_router(routes_audit.router, prefix=f"{prefix}/v1")
     return app

@@ -1,0 +1,355 @@
+"""Who may do what to tokens, users and the audit log: the rules the HTTP API applies.
+
+Framework-free: a principal and plain values in, records out, an ``AuthgateError`` for a
+refusal. Every refusal of a privileged act is audited (outcome ``denied``), and a token the
+caller may not see answers exactly as a token that does not exist.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from authgate.audit import Auditor
+from authgate.clock import Clock, now_utc
+from authgate.errors import (
+    AuthgateError,
+    Forbidden,
+    InvalidCredentials,
+    InvalidRequest,
+    NotFound,
+)
+from authgate.keys import Actor, CreatedKey, KeyService
+from authgate.principal import Principal
+from authgate.ratelimit import RateDecision, RateLimiter, parse_limit
+from authgate.roles import MANAGE_TOKENS, MANAGE_USERS, RoleCatalogue, ScopesRefused, holds
+from authgate.store.records import ApiKeyRecord, AuditEvent, UserRecord
+from authgate.store.sql import SqlStore
+from authgate.tokens import digest, is_well_formed
+from authgate.users import UserService
+
+__all__ = ["AuditPage", "Lifecycle", "NoSuchToken"]
+
+log = logging.getLogger("authgate.lifecycle")
+
+MAX_GRACE = timedelta(days=30)
+
+
+class NoSuchToken(NotFound):
+    """The same answer for a missing token and one the caller may not see."""
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"no key with id {key_id!r}")  # the key service's own words
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    events: list[AuditEvent]
+    next_offset: int | None
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        *,
+        store: SqlStore,
+        keys: KeyService,
+        users: UserService,
+        roles: RoleCatalogue,
+        auditor: Auditor,
+        limiter: RateLimiter,
+        login_limit: str,
+        token_prefix: str,
+        clock: Clock = now_utc,
+    ) -> None:
+        self._store = store
+        self._keys = keys
+        self._users = users
+        self._roles = roles
+        self._audit = auditor
+        self._limiter = limiter
+        self._login_limit = parse_limit(login_limit)
+        self._prefix = token_prefix
+        self._clock = clock
+
+    # -- helpers -------------------------------------------------------------------------
+    @staticmethod
+    def actor(principal: Principal, source: str | None) -> Actor:
+        """A user's credential acts as the user; others act as themselves."""
+        return Actor(principal.owner_id or principal.id, source)
+
+    def _deny(
+        self,
+        principal: Principal,
+        action: str,
+        error: AuthgateError,
+        *,
+        source: str | None,
+        target: str | None = None,
+        **detail: Any,
+    ) -> AuthgateError:
+        self._audit.record(
+            self.actor(principal, source).id,
+            action,
+            target=target,
+            source=source,
+            outcome="denied",
+            credential=principal.id,
+            reason=error.detail,
+            **detail,
+        )
+        return error
+
+    def _require(
+        self,
+        principal: Principal,
+        scope: str,
+        action: str,
+        source: str | None,
+        target: str | None = None,
+    ) -> None:
+        if not holds(principal, scope):
+            error = Forbidden(f"This needs the {scope} scope or the admin role.")
+            raise self._deny(principal, action, error, source=source, target=target)
+
+    def _scopes(
+        self,
+        principal: Principal,
+        requested: Sequence[str] | None,
+        allowed: frozenset[str],
+        source: str | None,
+    ) -> tuple[str, ...]:
+        try:
+            return self._roles.resolve(requested, allowed)
+        except ScopesRefused as exc:
+            raise self._deny(
+                principal, "key.create", exc, source=source, refused=list(exc.refused)
+            ) from None
+
+    @staticmethod
+    def owns(principal: Principal, record: ApiKeyRecord) -> bool:
+        if principal.owner_id is not None:
+            return record.owner_id == principal.owner_id
+        return record.owner_id is None and principal.id in (record.created_by, record.id)
+
+    def _visible(
+        self, principal: Principal, key_id: str, action: str, source: str | None
+    ) -> ApiKeyRecord:
+        record = self._store.get_key(key_id)
+        if record is None or not (holds(principal, MANAGE_TOKENS) or self.owns(principal, record)):
+            raise self._deny(principal, action, NoSuchToken(key_id), source=source, target=key_id)
+        return record
+
+    # -- tokens --------------------------------------------------------------------------
+    def login(
+        self,
+        *,
+        email: str,
+        password: str,
+        name: str,
+        scopes: Sequence[str] | None,
+        expires_in_days: int | None,
+        source: str | None,
+    ) -> tuple[CreatedKey, RateDecision]:
+        """Email and password for a token of the user's own, at most N tries per address."""
+        days = self._roles.expiry.check(expires_in_days)
+        if scopes is not None:
+            self._roles.check_known(scopes)
+        decision = self._limiter.hit(self._login_limit, "login", source or "unknown")
+        if not decision.allowed:
+            # Logged, not audited: a flood of refused tries must not become a flood of rows.
+            log.warning("login rate limit reached for %s", source)
+            raise decision.error()
+        try:
+            user = self._users.authenticate(email, password, source=source)
+        except InvalidCredentials as exc:
+            exc.headers.update(decision.headers())  # how many tries are left
+            raise
+        principal = _user_principal(user)
+        granted = self._scopes(principal, scopes, self._roles.grantable(user.role), source)
+        created = self._keys.create(
+            Actor(user.id, source),
+            name=name,
+            scopes=granted,
+            expires_in=timedelta(days=days),
+            owner_id=user.id,
+        )
+        return created, decision
+
+    def create_service_token(
+        self,
+        principal: Principal,
+        *,
+        name: str,
+        scopes: Sequence[str] | None,
+        expires_in_days: int | None,
+        source: str | None,
+    ) -> CreatedKey:
+        if not holds(principal, MANAGE_TOKENS):
+            error = Forbidden(
+                "Creating a service token needs tokens:manage; "
+                "for a token of your own, send email and password."
+            )
+            raise self._deny(principal, "key.create", error, source=source)
+        days = self._roles.expiry.check(expires_in_days)
+        granted = self._scopes(principal, scopes, self._roles.grantable_by(principal), source)
+        return self._keys.create(
+            self.actor(principal, source),
+            name=name,
+            scopes=granted,
+            expires_in=timedelta(days=days),
+        )
+
+    def list_tokens(
+        self, principal: Principal, *, everyone: bool, source: str | None
+    ) -> list[ApiKeyRecord]:
+        if everyone:
+            self._require(principal, MANAGE_TOKENS, "key.list", source)
+            return self._keys.list(everyone=True)
+        return [r for r in self._keys.list(principal.owner_id) if self.owns(principal, r)]
+
+    def get_token(self, principal: Principal, key_id: str, source: str | None) -> ApiKeyRecord:
+        return self._visible(principal, key_id, "key.show", source)
+
+    def rotate_token(
+        self, principal: Principal, key_id: str, *, grace: timedelta, source: str | None
+    ) -> CreatedKey:
+        record = self._visible(principal, key_id, "key.rotate", source)
+        if grace > MAX_GRACE:
+            raise InvalidRequest(f"grace_seconds must be at most {int(MAX_GRACE.total_seconds())}.")
+        if record.owner_id is not None:
+            # A successor gets the old scopes; the owner's role may have shrunk since.
+            allowed = self._roles.grantable(record.owner_role)
+            refused = [scope for scope in record.scopes if scope not in allowed]
+            if refused:
+                raise self._deny(
+                    principal, "key.rotate", ScopesRefused(refused), source=source, target=key_id
+                )
+        return self._keys.rotate(self.actor(principal, source), key_id, grace=grace)
+
+    def revoke_token(self, principal: Principal, key_id: str, source: str | None) -> ApiKeyRecord:
+        self._visible(principal, key_id, "key.revoke", source)
+        return self._keys.revoke(self.actor(principal, source), key_id)
+
+    def revoke_current(self, principal: Principal, source: str | None) -> ApiKeyRecord:
+        if principal.kind != "api_key":
+            raise Forbidden(
+                f"This credential ({principal.kind.replace('_', ' ')}) cannot revoke itself: "
+                "static tokens are removed from the configuration, and the admin key by "
+                "deleting its file and restarting."
+            )
+        return self._keys.revoke(self.actor(principal, source), principal.id)
+
+    def note_refused_credential(self, token: str, source: str | None) -> None:
+        """Audit a disabled user's token being tried: a refusal worth a row, unlike the
+        everyday expired or mistyped token."""
+        if not is_well_formed(token, self._prefix):
+            return
+        record = self._store.find_key_by_digest(digest(token))
+        if record is not None and record.owner_id is not None and not record.owner_active:
+            self._audit.record(
+                record.owner_id,
+                "key.use",
+                target=record.id,
+                source=source,
+                outcome="denied",
+                reason="owner_disabled",
+            )
+
+    # -- users ---------------------------------------------------------------------------
+    def _guard_role(
+        self,
+        principal: Principal,
+        role: str,
+        action: str,
+        source: str | None,
+        target: str | None = None,
+    ) -> None:
+        if not self._roles.covers(principal, role):
+            error = Forbidden(f"not allowed to manage users with the role {role!r}.")
+            raise self._deny(principal, action, error, source=source, target=target, role=role)
+
+    def create_user(
+        self, principal: Principal, *, email: str, password: str, role: str, source: str | None
+    ) -> UserRecord:
+        self._require(principal, MANAGE_USERS, "user.create", source)
+        self._roles.check_role(role)
+        self._guard_role(principal, role, "user.create", source)
+        return self._users.create(
+            self.actor(principal, source), email=email, password=password, role=role
+        )
+
+    def list_users(self, principal: Principal, source: str | None) -> list[UserRecord]:
+        self._require(principal, MANAGE_USERS, "user.list", source)
+        return self._users.list()
+
+    def get_user(self, principal: Principal, ident: str, source: str | None) -> UserRecord:
+        self._require(principal, MANAGE_USERS, "user.show", source, target=ident)
+        return self._users.get(ident)
+
+    def update_user(
+        self,
+        principal: Principal,
+        ident: str,
+        *,
+        role: str | None,
+        active: bool | None,
+        source: str | None,
+    ) -> UserRecord:
+        self._require(principal, MANAGE_USERS, "user.update", source, target=ident)
+        if role is not None:
+            self._roles.check_role(role)
+        user = self._users.get(ident)
+        self._guard_role(principal, user.role, "user.update", source, user.id)
+        actor = self.actor(principal, source)
+        if role is not None:
+            self._guard_role(principal, role, "user.update", source, user.id)
+            user = self._users.set_role(actor, user.id, role)
+        if active is not None:
+            user = self._users.set_active(actor, user.id, active)
+        return user
+
+    def reset_password(
+        self, principal: Principal, ident: str, *, password: str, source: str | None
+    ) -> UserRecord:
+        self._require(principal, MANAGE_USERS, "user.password_reset", source, target=ident)
+        user = self._users.get(ident)
+        self._guard_role(principal, user.role, "user.password_reset", source, user.id)
+        return self._users.reset_password(self.actor(principal, source), user.id, password)
+
+    # -- audit ---------------------------------------------------------------------------
+    def audit_log(
+        self,
+        principal: Principal,
+        *,
+        actor: str | None,
+        action: str | None,
+        key: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        offset: int,
+        source: str | None,
+    ) -> AuditPage:
+        if not principal.is_admin:
+            error = Forbidden("The audit log needs the admin role.")
+            raise self._deny(principal, "audit.read", error, source=source)
+        events = self._store.list_audit(
+            actor=actor,
+            action=action,
+            target=key,
+            since=since,
+            until=until,
+            limit=limit + 1,
+            offset=offset,
+        )
+        more = len(events) > limit
+        return AuditPage(events[:limit], offset + limit if more else None)
+
+
+def _user_principal(user: UserRecord) -> Principal:
+    """The user as a principal, for the checks made before their token exists."""
+    return Principal(id=user.id, name=user.email, kind="api_key", role=user.role, owner_id=user.id)

@@ -1,0 +1,72 @@
+"""Who is calling the token service's own routes, and from where.
+
+``caller`` is ``deps.current_principal`` plus one thing: a disabled user's old token being
+tried is audited (a refused escalation), which the hot path must not pay for on every
+refusal, so it happens here, on the rare 401 of a management route.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from authgate.adapters.scope import facts_from_scope, peer_of
+from authgate.credentials import extract_token
+from authgate.errors import InvalidCredentials
+from authgate.principal import Principal
+from authgate.server.deps import RuntimeDep, api_key_scheme, bearer_scheme, current_principal
+
+__all__ = ["Caller", "ClientAddress", "OptionalCaller", "sends_credentials"]
+
+# Where a middleware in front leaves the principal it authenticated (as deps.py reads it);
+# None there means "anonymous on a public route".
+PRINCIPAL_SCOPE_KEY = "authgate.principal"
+
+
+def client_address(request: Request) -> str | None:
+    """The socket's peer: the address login attempts are counted against."""
+    return peer_of(request.scope)
+
+
+ClientAddress = Annotated[str | None, Depends(client_address)]
+
+
+def sends_credentials(request: Request) -> bool:
+    headers = request.headers
+    return "x-api-key" in headers or "authorization" in headers
+
+
+async def caller(
+    request: Request,
+    runtime: RuntimeDep,
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
+    bearer: Annotated[object, Depends(bearer_scheme)],
+) -> Principal:
+    try:
+        return await current_principal(request, runtime, api_key, bearer)
+    except InvalidCredentials:
+        token = extract_token(facts_from_scope(request.scope))
+        if isinstance(token, str):
+            await run_in_threadpool(
+                runtime.lifecycle.note_refused_credential, token, client_address(request)
+            )
+        raise
+
+
+async def optional_caller(
+    request: Request,
+    runtime: RuntimeDep,
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
+    bearer: Annotated[object, Depends(bearer_scheme)],
+) -> Principal | None:
+    """The caller if the request carries a credential (or a middleware vouched for it)."""
+    vouched = isinstance(request.scope.get(PRINCIPAL_SCOPE_KEY), Principal)
+    if not vouched and not sends_credentials(request):
+        return None
+    return await caller(request, runtime, api_key, bearer)
+
+
+Caller = Annotated[Principal, Depends(caller)]
+OptionalCaller = Annotated[Principal | None, Depends(optional_caller)]

@@ -1,0 +1,103 @@
+"""Five login attempts per 15 minutes per client address, on the real limiter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from tests.api.service import PASSWORD, Service
+
+# A database of its own on the shared Redis, and only the keys this limit makes are removed.
+REDIS_DB_URL = "redis://127.0.0.1:6379/9"
+
+
+def _attempt(client: httpx.Client, password: str) -> httpx.Response:
+    body = {"email": "alice@example.com", "password": password, "name": "laptop"}
+    return client.post("/tokens", json=body)
+
+
+def _sixth_attempt_is_refused(service: Service) -> None:
+    service.user("alice@example.com")
+    answers = [_attempt(service.client, "wrong password") for _ in range(5)]
+    assert [r.status_code for r in answers] == [401] * 5
+    assert [r.headers["RateLimit-Remaining"] for r in answers] == ["4", "3", "2", "1", "0"]
+
+    sixth = _attempt(service.client, PASSWORD)  # even the right password waits
+    assert sixth.status_code == 429
+    assert int(sixth.headers["Retry-After"]) > 0
+    assert sixth.headers["RateLimit-Limit"] == "5"
+    assert sixth.headers["RateLimit-Remaining"] == "0"
+    assert sixth.json()["code"] == "rate_limited"
+    assert "retry in" in sixth.json()["detail"]
+    assert service.counts()["api_keys"] == 0
+    failures = service.audit(action="login")
+    assert [event["outcome"] for event in failures] == ["failure"] * 5
+
+
+def test_the_sixth_login_attempt_gets_429(make_service: Any) -> None:
+    service = make_service()  # the default limit: 5 per 15 minutes
+    _sixth_attempt_is_refused(service)
+
+    # Creating service tokens with a credential is not a login and is not counted.
+    created = service.client.post("/tokens", json={"name": "svc"}, headers=service.admin)
+    assert created.status_code == 201
+
+    # Another client address has its own count.
+    transport = httpx.HTTPTransport(local_address="127.0.0.2")
+    with httpx.Client(
+        base_url=str(service.client.base_url), transport=transport, timeout=30
+    ) as elsewhere:
+        response = _attempt(elsewhere, PASSWORD)
+    assert response.status_code == 201
+    assert response.headers["RateLimit-Remaining"] == "4"
+
+
+def test_successful_logins_count_too(make_service: Any) -> None:
+    service = make_service(login_rate_limit="2/minute")
+    service.user("alice@example.com")
+    assert service.login("alice@example.com", name="one")["token"]
+    assert service.login("alice@example.com", name="two")["token"]
+    third = _attempt(service.client, PASSWORD)
+    assert third.status_code == 429
+
+
+def test_bad_input_is_not_counted(make_service: Any) -> None:
+    service = make_service(login_rate_limit="1/minute")
+    service.user("alice@example.com")
+    for _ in range(3):
+        bad = service.client.post(
+            "/tokens", json={"email": "alice@example.com", "password": "", "name": "x"}
+        )
+        assert bad.status_code == 422
+    assert service.login("alice@example.com")["token"]
+
+
+@pytest.fixture
+def redis_login_keys() -> Iterator[None]:
+    client = redis.Redis.from_url(REDIS_DB_URL)
+
+    def clean() -> None:
+        for key in client.scan_iter(match="LIMITS:*login*"):
+            client.delete(key)
+
+    clean()
+    try:
+        yield
+    finally:
+        clean()
+        client.close()
+
+
+@pytest.mark.redis
+def test_the_sixth_login_attempt_gets_429_on_redis(
+    make_service: Any, redis_login_keys: None
+) -> None:
+    service = make_service(redis_url=REDIS_DB_URL)
+    _sixth_attempt_is_refused(service)
+    # The count lives in Redis, so a second instance sharing it refuses too.
+    other = make_service(redis_url=REDIS_DB_URL)
+    assert _attempt(other.client, PASSWORD).status_code == 429
