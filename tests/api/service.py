@@ -66,7 +66,8 @@ def serve(runtime: Runtime) -> Iterator[Service]:
     assert runtime.admin_key is not None
     admin_key = read_admin_key(runtime.admin_key.path)
     with (
-        live_server(create_app(runtime, manage_runtime=False)) as base_url,
+        # As `authgate serve` runs it: the socket peer is never rewritten by uvicorn.
+        live_server(create_app(runtime, manage_runtime=False), proxy_headers=False) as base_url,
         httpx.Client(base_url=f"{base_url}/authgate/v1", timeout=30) as client,
     ):
         yield Service(runtime, base_url, client, admin_key)

@@ -101,3 +101,26 @@ def test_the_sixth_login_attempt_gets_429_on_redis(
     # The count lives in Redis, so a second instance sharing it refuses too.
     other = make_service(redis_url=REDIS_DB_URL)
     assert _attempt(other.client, PASSWORD).status_code == 429
+
+
+def _from(service: Service, forwarded_for: str, password: str = "wrong password") -> int:
+    body = {"email": "alice@example.com", "password": password, "name": "laptop"}
+    response = service.client.post("/tokens", json=body, headers={"X-Forwarded-For": forwarded_for})
+    return response.status_code
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_count(make_service: Any) -> None:
+    service = make_service(trusted_proxies="127.0.0.0/8")
+    service.user("alice@example.com")
+    assert [_from(service, "203.0.113.5") for _ in range(6)] == [401] * 5 + [429]
+    assert _from(service, "203.0.113.6", PASSWORD) == 201
+    sources = {event["source"] for event in service.audit(action="login")}
+    assert sources == {"203.0.113.5", "203.0.113.6"}
+
+
+def test_without_trusted_proxies_forwarding_headers_change_nothing(make_service: Any) -> None:
+    service = make_service()
+    service.user("alice@example.com")
+    answers = [_from(service, f"203.0.113.{index}") for index in range(6)]
+    assert answers == [401] * 5 + [429]
+    assert {event["source"] for event in service.audit(action="login")} == {"127.0.0.1"}

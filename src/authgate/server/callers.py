@@ -7,6 +7,7 @@ refusal, so it happens here, on the rare 401 of a management route.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -16,6 +17,7 @@ from authgate.adapters.scope import facts_from_scope, peer_of
 from authgate.credentials import extract_token
 from authgate.errors import InvalidCredentials
 from authgate.principal import Principal
+from authgate.proxies import TrustedProxies, normalise_address
 from authgate.server.deps import RuntimeDep, api_key_scheme, bearer_scheme, current_principal
 
 __all__ = ["Caller", "ClientAddress", "OptionalCaller", "sends_credentials"]
@@ -25,9 +27,19 @@ __all__ = ["Caller", "ClientAddress", "OptionalCaller", "sends_credentials"]
 PRINCIPAL_SCOPE_KEY = "authgate.principal"
 
 
+@functools.lru_cache(maxsize=8)
+def _proxies(cidrs: tuple[str, ...]) -> TrustedProxies:
+    return TrustedProxies(cidrs)
+
+
 def client_address(request: Request) -> str | None:
-    """The socket's peer: the address login attempts are counted against."""
-    return peer_of(request.scope)
+    """The client's address, for login limits and the audit log: the socket's peer, or,
+    when that peer is a trusted proxy, the address it forwarded (``authgate.proxies``)."""
+    runtime = request.app.state.runtime
+    proxies = _proxies(tuple(runtime.settings.trusted_proxies))
+    if not proxies:
+        return normalise_address(peer_of(request.scope))
+    return proxies.client_address(facts_from_scope(request.scope))
 
 
 ClientAddress = Annotated[str | None, Depends(client_address)]
