@@ -210,3 +210,27 @@ def test_unknown_ids_are_404(api: Api) -> None:
         assert response.status_code == 404, (method, path, response.text)
         assert response.json()["code"] == "not_found"
         assert "no access key with id" in response.json()["detail"]
+
+
+def test_the_openapi_document_describes_every_route(api: Api) -> None:
+    base = str(api.client.base_url).rstrip("/").removesuffix("/v1")
+    document = httpx.get(f"{base}/openapi.json").json()
+    expected = {
+        ("post", "/access-keys"): {"201", "401", "403", "422"},
+        ("get", "/access-keys"): {"200", "401", "403"},
+        ("get", "/access-keys/{ident}"): {"200", "401", "403", "404", "422"},
+        ("delete", "/access-keys/{ident}"): {"200", "401", "403", "404", "409", "422"},
+        ("put", "/access-keys/{ident}/grants/{bucket}"): {"200", "401", "403", "404", "409"},
+        ("delete", "/access-keys/{ident}/grants/{bucket}"): {"200", "401", "403", "404"},
+    }
+    for (method, path), statuses in expected.items():
+        operation = document["paths"][f"/authgate/v1{path}"][method]
+        assert statuses | {"500", "503"} <= set(operation["responses"]), (method, path)
+        for status, entry in operation["responses"].items():
+            if status.startswith(("4", "5")):
+                assert entry["content"]["application/json"]["schema"]["$ref"]
+    schemas = document["components"]["schemas"]
+    for name in ("AccessKeyCreate", "GrantSet"):
+        assert schemas[name]["additionalProperties"] is False
+    assert "secret_access_key" in schemas["AccessKeyCreated"]["properties"]
+    assert "secret_access_key" not in schemas["AccessKeyOut"]["properties"]

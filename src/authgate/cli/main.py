@@ -10,7 +10,9 @@ import typer
 
 from authgate import __version__
 from authgate.bootstrap import read_admin_key
+from authgate.cli import access_keys as access_keys_cli
 from authgate.cli import audit, keys, login, users
+from authgate.cli import master_key as master_key_cli
 from authgate.cli.context import CliState, local_runtime, state_of
 from authgate.cli.output import cli_errors, print_json, stderr, stdout
 from authgate.store.sql import safe_url
@@ -23,6 +25,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(keys.app, name="keys")
+app.add_typer(access_keys_cli.app, name="access-keys")
+app.add_typer(master_key_cli.app, name="master-key")
 app.add_typer(users.app, name="users")
 app.command("audit")(audit.audit)
 app.command("login")(login.login)

@@ -12,6 +12,7 @@ from authgate.adapters.scope import peer_of
 from authgate.keys import NAME_RE, Actor
 from authgate.principal import Principal
 from authgate.server.deps import RuntimeDep, require_admin
+from authgate.server.responses import errors
 from authgate.sigv4.grants import Permission
 
 __all__ = [
@@ -30,14 +31,6 @@ Ident = Annotated[
     Path(min_length=1, max_length=64, description="The access key id (AKAG…) or internal id."),
 ]
 Bucket = Annotated[str, Path(min_length=1, max_length=255, description="An S3 bucket name.")]
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No credentials, or invalid ones"},
-    403: {"description": "The caller is not an admin"},
-    404: {"description": "No access key with that id, or no grant on that bucket"},
-    409: {"description": "The access key is revoked"},
-    422: {"description": "A malformed body, name, bucket name or permission"},
-}
 
 
 class _Strict(BaseModel):
@@ -91,7 +84,7 @@ def _actor(principal: Principal, request: Request) -> Actor:
     status_code=201,
     response_model=AccessKeyCreated,
     summary="Create an access key; its secret is in the answer once",
-    responses=_ERRORS,
+    responses=errors(401, 403, 422),
 )
 def create_access_key(
     request: Request, runtime: RuntimeDep, principal: Admin, body: AccessKeyCreate
@@ -106,13 +99,18 @@ def create_access_key(
     "",
     response_model=list[AccessKeyOut],
     summary="List every access key (metadata and grants, never a secret)",
-    responses=_ERRORS,
+    responses=errors(401, 403),
 )
 def list_access_keys(runtime: RuntimeDep, principal: Admin) -> list[dict[str, Any]]:
     return [access_key_dict(record) for record in runtime.access_keys.list()]
 
 
-@router.get("/{ident}", response_model=AccessKeyOut, summary="One access key", responses=_ERRORS)
+@router.get(
+    "/{ident}",
+    response_model=AccessKeyOut,
+    summary="One access key",
+    responses=errors(401, 403, 404, 422),
+)
 def get_access_key(runtime: RuntimeDep, principal: Admin, ident: Ident) -> dict[str, Any]:
     return access_key_dict(runtime.access_keys.get(ident))
 
@@ -121,7 +119,7 @@ def get_access_key(runtime: RuntimeDep, principal: Admin, ident: Ident) -> dict[
     "/{ident}",
     response_model=AccessKeyOut,
     summary="Revoke an access key (every instance refuses it within a second)",
-    responses=_ERRORS,
+    responses=errors(401, 403, 404, 409, 422),
 )
 def revoke_access_key(
     request: Request, runtime: RuntimeDep, principal: Admin, ident: Ident
@@ -134,7 +132,7 @@ def revoke_access_key(
     "/{ident}/grants/{bucket}",
     response_model=AccessKeyOut,
     summary="Grant a bucket, or change the permission on it",
-    responses=_ERRORS,
+    responses=errors(401, 403, 404, 409, 422),
 )
 def set_grant(
     request: Request,
@@ -152,7 +150,7 @@ def set_grant(
     "/{ident}/grants/{bucket}",
     response_model=AccessKeyOut,
     summary="Take back a bucket grant",
-    responses=_ERRORS,
+    responses=errors(401, 403, 404, 422),
 )
 def delete_grant(
     request: Request, runtime: RuntimeDep, principal: Admin, ident: Ident, bucket: Bucket
