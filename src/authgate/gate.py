@@ -18,6 +18,9 @@ Rate limits, and why they sit where they do:
   round trip per request, which is why they are opt-in.
 - Missing credentials are not failures (a browser that has not logged in yet is not
   guessing), and neither are bad credentials on public routes, which pass anonymously.
+
+SigV4 requests (S3 clients) meet the same rules and limits; see ``authgate.s3access``
+for what passes them, and every refusal of one is an ``S3Error`` (S3's XML).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from authgate.principal import Principal
 from authgate.proxies import TrustedProxies
 from authgate.ratelimit import RateDecision, parse_limit
 from authgate.runtime import Runtime
+from authgate.s3access import S3Access, S3Pass, as_s3_error, claims_s3_auth
 
 __all__ = ["Gate", "Verdict"]
 
@@ -46,11 +50,13 @@ AuthLabel = Literal["yes", "no", "local"]
 @dataclass(slots=True)
 class Verdict:
     """What the adapter does: pass with ``principal`` (``None`` = anonymous), or answer
-    ``error``. ``rate`` carries the per-key limit's headers for a passing request."""
+    ``error``. ``rate`` carries the per-key limit's headers for a passing request; ``s3``
+    what is left to check of a verified SigV4 request (its body, a ListBuckets answer)."""
 
     principal: Principal | None = None
     error: AuthgateError | None = None
     rate: RateDecision | None = None
+    s3: S3Pass | None = None
 
     @property
     def auth(self) -> AuthLabel:
@@ -89,6 +95,7 @@ class Gate:
         # A limiter in memory can count on the event loop; Redis needs the worker thread.
         self.limiter_in_memory = isinstance(runtime.limiter.storage, MemoryStorage)
         self.reserved = reserved_prefix.rstrip("/").lower() if reserved_prefix else None
+        self.s3 = S3Access.from_runtime(runtime, self.proxies)
 
     def rule_for(self, method: str, match_path: str) -> Rule:
         return self.policy.match(method, match_path)
@@ -110,6 +117,9 @@ class Gate:
             return _ANONYMOUS
         if self.key_limit is not None and not allow_io and not self.limiter_in_memory:
             return None
+        # Never under authgate's own prefix: its routes take authgate's credentials only.
+        if claims_s3_auth(facts) and not self.is_reserved(match_path):
+            return self._check_sigv4(facts, rule, match_path, allow_io=allow_io)
         decision = self.authenticator.authenticate(facts, allow_io=allow_io)
         if decision is None:
             return None
@@ -176,6 +186,37 @@ class Gate:
         if rule.public:
             return _ANONYMOUS
         return self._failed(facts, decision, allow_io=allow_io)
+
+    def _check_sigv4(
+        self, facts: RequestFacts, rule: Rule, match_path: str, *, allow_io: bool
+    ) -> Verdict | None:
+        """``check`` for a SigV4 request: a failed signature counts as a failed attempt,
+        a verified key then meets the rule, the per-key limit and its bucket grants."""
+        if not self.authenticator.ready:
+            return Verdict(error=as_s3_error(_NOT_READY))
+        outcome = self.s3.authenticate(facts, allow_io=allow_io)
+        if outcome is None:
+            return None
+        if isinstance(outcome, AuthgateError):
+            if rule.public:
+                return _ANONYMOUS
+            failed = self._failed(lambda: facts, outcome, allow_io=allow_io)
+            if failed is None or failed.error is None:
+                return failed
+            return Verdict(error=as_s3_error(failed.error))
+        principal, result = outcome
+        verdict = self._judge(principal, rule, match_path, lambda: facts, allow_io=allow_io)
+        if verdict is None:
+            return None
+        if verdict.error is not None:
+            return Verdict(principal, as_s3_error(verdict.error), verdict.rate)
+        if rule.public:
+            # Anyone may: a verified key needs no grant, but its body is still checked.
+            return Verdict(principal, rate=verdict.rate, s3=S3Pass(result))
+        granted = self.s3.authorize(facts, result)
+        if isinstance(granted, AuthgateError):
+            return Verdict(principal, granted, verdict.rate)
+        return Verdict(principal, rate=verdict.rate, s3=granted)
 
     def _failed(
         self, facts: Callable[[], RequestFacts], error: AuthgateError, *, allow_io: bool

@@ -69,6 +69,7 @@ from authgate.proxyheaders import (
     is_bearer,
     is_trusted_peer,
 )
+from authgate.s3access import SIGV4_SCOPE_KEY, render_s3
 from authgate.settings import Settings
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "Gateway",
     "HostHeader",
     "gateway_from_settings",
+    "render_for_client",
     "render_json",
 ]
 
@@ -173,6 +175,16 @@ def render_json(_scope: Scope, error: AuthgateError) -> tuple[int, list[tuple[st
     return json_error(error)
 
 
+def render_for_client(
+    scope: Scope, error: AuthgateError
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """S3's XML for a request the middleware verified as SigV4 (an S3 client reads
+    nothing else), JSON for every other."""
+    if scope.get(SIGV4_SCOPE_KEY) is not None:
+        return render_s3(error, scope.get("method", "GET"))
+    return json_error(error)
+
+
 class Gateway:
     """A pure ASGI app proxying HTTP and WebSocket requests to ``upstream_url``."""
 
@@ -188,7 +200,7 @@ class Gateway:
         trusted_proxies: Sequence[Network] = (),
         ssl_context: ssl.SSLContext | None = None,
         body_check: BodyCheckFactory | None = None,
-        render_error: ErrorRenderer = render_json,
+        render_error: ErrorRenderer = render_for_client,
     ) -> None:
         url = URL(upstream_url)
         if url.scheme not in {"http", "https"} or not url.host:

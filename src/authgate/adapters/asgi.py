@@ -35,6 +35,7 @@ from urllib.parse import quote
 import anyio.to_thread
 
 from authgate.accesslog import AccessLog
+from authgate.adapters.s3 import AsgiS3
 from authgate.adapters.scope import peer_of
 from authgate.credentials import choose_token
 from authgate.errors import AuthgateError, ConfigurationError, InvalidCredentials
@@ -46,7 +47,9 @@ from authgate.policy import CanonicalPath, InvalidPath, Rule, canonical_path, ru
 from authgate.principal import Principal
 from authgate.proxies import normalise_address
 from authgate.runtime import Runtime
+from authgate.s3access import SIGV4_SCOPE_KEY, render_s3
 from authgate.settings import Settings, load_settings
+from authgate.sigv4 import S3Error
 
 __all__ = [
     "PRINCIPAL_SCOPE_KEY",
@@ -121,7 +124,9 @@ class GateRequest:
         self.headers = headers
         self.api_keys: list[str] = []
         self.authorizations: list[str] = []
-        self.generic = b"X-Amz-" in scope.get("query_string", b"")
+        query = scope.get("query_string", b"")
+        # Presigned URLs: X-Amz-* (SigV4), or AWSAccessKeyId (SigV2, refused in S3's words).
+        self.generic = b"X-Amz-" in query or b"AWSAccessKeyId=" in query
         self._facts: RequestFacts | None = None
         # ASGI header names are lower-case; a server that sent them otherwise would only
         # make its credentials look missing (a refusal), never let anything through.
@@ -281,9 +286,12 @@ class AuthgateMiddleware:
             return
         from starlette.responses import Response
 
-        def render(_request: Any, exc: Exception) -> Response:
+        def render(request: Any, exc: Exception) -> Response:
             assert isinstance(exc, AuthgateError)
-            status, headers, body = self.render(exc)
+            if isinstance(exc, S3Error):
+                status, headers, body = render_s3(exc, request.method)
+            else:
+                status, headers, body = self.render(exc)
             return Response(body, status_code=status, headers=dict(headers))
 
         add_handler(AuthgateError, render)
@@ -392,17 +400,25 @@ class AuthgateMiddleware:
                 shown = raw.decode("latin-1") if raw is not None else scope.get("path", "")
                 self._log(scope, None, method, shown, status, None, started)
             return
-        if canon.changed:
-            scope = _rewritten(scope, canon)
         request = GateRequest(scope, method, canon.path, scope["headers"])
         verdict = await self._verdict(request, rule, canon.match)
         principal = verdict.principal
-        if verdict.error is not None:
-            status = await self._send_error(send, verdict.error)
+        passed = verdict.s3
+        s3 = AsgiS3(passed, method) if passed is not None else None
+        error = verdict.error
+        if error is None and s3 is not None:
+            error = s3.refusal(scope["headers"])
+        if error is not None:
+            status = await self._send_error(send, error, method)
             if logging_on:
                 self._log(scope, request, method, canon.path, status, principal, started)
             return
 
+        if passed is not None:
+            # SigV4 signed the path as sent, and S3 reads it as sent: it goes on unchanged.
+            scope[SIGV4_SCOPE_KEY] = passed.result
+        elif canon.changed:
+            scope = _rewritten(scope, canon)
         scope[PRINCIPAL_SCOPE_KEY] = principal
         state = scope.get("state")
         if state is None:
@@ -422,19 +438,27 @@ class AuthgateMiddleware:
                     message = {**message, "headers": [*message.get("headers", ()), *extra]}
             await send(message)
 
+        app_receive: Receive = receive
+        app_send: Send = send_wrapper
+        if s3 is not None:
+            app_receive, app_send = s3.receive(receive), s3.send(send_wrapper)
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, app_receive, app_send)
         except AuthgateError as exc:
             # Raised by a dependency such as RequireScopes: rendered here, once.
             if response_started:
                 raise
-            status = await self._send_error(send, exc)
+            status = await self._send_error(send, exc, method)
         finally:
             if logging_on:
                 self._log(scope, request, method, canon.path, status, principal, started)
 
-    async def _send_error(self, send: Send, error: AuthgateError) -> int:
-        status, headers, body = self.render(error)
+    async def _send_error(self, send: Send, error: AuthgateError, method: str = "GET") -> int:
+        # Refusals of SigV4 requests are S3Errors (the gate makes them so): S3's XML.
+        if isinstance(error, S3Error):
+            status, headers, body = render_s3(error, method)
+        else:
+            status, headers, body = self.render(error)
         await send(
             {"type": "http.response.start", "status": status, "headers": _encode_headers(headers)}
         )

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from authgate.accesslog import AccessLog
 from authgate.adapters.asgi import PRINCIPAL_SCOPE_KEY, ErrorRenderer, default_rules
+from authgate.adapters.s3 import WsgiS3, status_line
 from authgate.errors import AuthgateError, ConfigurationError
 from authgate.facts import RequestFacts
 from authgate.gate import Gate
@@ -32,7 +33,10 @@ from authgate.http import json_error
 from authgate.policy import InvalidPath, Rule, canonical_path
 from authgate.principal import Principal
 from authgate.runtime import Runtime
+from authgate.s3access import SIGV4_SCOPE_KEY, render_s3
 from authgate.settings import Settings, load_settings
+from authgate.sigv4 import S3Error
+from authgate.sigv4.canonical import uri_encode
 
 __all__ = ["AuthgateWSGIMiddleware", "principal_of"]
 
@@ -66,17 +70,32 @@ def principal_of(environ: Environ) -> Principal | None:
     return principal if isinstance(principal, Principal) else None
 
 
+def _raw_path(environ: Environ) -> str:
+    """The path as the client sent it (SigV4 signs it): the server's raw target when it
+    passes one, else the decoded path encoded again as the AWS SDKs encode it."""
+    raw_uri = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or "")
+    if raw_uri.startswith("/"):
+        return raw_uri.split("?", 1)[0]
+    path = environ.get("SCRIPT_NAME", "") + (environ.get("PATH_INFO") or "/")
+    return uri_encode(path.encode("latin-1"), keep_slash=True)
+
+
 def _facts(environ: Environ, path: str) -> RequestFacts:
     headers = []
     for key, value in environ.items():
         if key.startswith("HTTP_"):
             headers.append((key[5:].replace("_", "-").lower(), value))
+    # Not HTTP_ variables in WSGI, yet headers a SigV4 client may sign.
+    for key, name in (("CONTENT_TYPE", "content-type"), ("CONTENT_LENGTH", "content-length")):
+        value = environ.get(key)
+        if value:
+            headers.append((name, value))
     return RequestFacts(
         method=environ.get("REQUEST_METHOD", "GET"),
         path=path,
         headers=tuple(headers),
         query_string=environ.get("QUERY_STRING", ""),
-        raw_path=path,
+        raw_path=_raw_path(environ),
         peer=environ.get("REMOTE_ADDR") or None,
         scheme=environ.get("wsgi.url_scheme", "http"),
     )
@@ -173,18 +192,26 @@ class AuthgateWSGIMiddleware:
             return self._refuse(
                 environ, start_response, exc, method, path_info, None, None, started
             )
-        if canon.changed:
-            environ["PATH_INFO"] = canon.path
         facts = _facts(environ, canon.match or "/")
         rule = self.gate.rule_for(method, canon.match)
         verdict = self.gate.check(facts, rule, canon.match, allow_io=True)
         assert verdict is not None
         principal = verdict.principal
         shown = canon.match or "/"
-        if verdict.error is not None:
+        passed = verdict.s3
+        s3 = WsgiS3(passed, method) if passed is not None else None
+        error = verdict.error
+        if error is None and s3 is not None:
+            error = s3.refusal(environ)
+        if error is not None:
             return self._refuse(
-                environ, start_response, verdict.error, method, shown, facts, principal, started
+                environ, start_response, error, method, shown, facts, principal, started
             )
+        if passed is not None:
+            # SigV4 signed the path as sent, and S3 reads it as sent: it goes on unchanged.
+            environ[SIGV4_SCOPE_KEY] = passed.result
+        elif canon.changed:
+            environ["PATH_INFO"] = canon.path
         environ[PRINCIPAL_SCOPE_KEY] = principal
         extra = list(verdict.rate.headers().items()) if verdict.rate is not None else []
         status = 500
@@ -203,7 +230,10 @@ class AuthgateWSGIMiddleware:
                 self._log(facts, method, shown, status, principal, started)
 
         try:
-            result = self.app(environ, start_wrapper)
+            if s3 is not None:
+                result = s3.call(self.app, environ, start_wrapper)
+            else:
+                result = self.app(environ, start_wrapper)
         except AuthgateError as exc:
             if response_started:
                 log_line()
@@ -227,8 +257,12 @@ class AuthgateWSGIMiddleware:
         principal: Principal | None,
         started: float,
     ) -> list[bytes]:
-        status, headers, body = self.render(error)
-        start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+        if isinstance(error, S3Error):
+            status, headers, body = render_s3(error, method)
+            start_response(status_line(status), headers)
+        else:
+            status, headers, body = self.render(error)
+            start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
         if self.access_log is not None and self.access_log.enabled():
             if facts is None:
                 facts = _facts(environ, path)

@@ -1,0 +1,415 @@
+"""SigV4 requests at the gate: who signed, which bucket grant they need, S3's answers.
+
+Framework-free, like the rest of the core: ``S3Access.authenticate`` turns request facts
+into a verified access key (or the S3 error to answer), ``authorize`` checks the bucket
+grants the request needs, and what is left for the adapters — checking the body while
+the app reads it, filtering a ListBuckets answer — is described by ``S3Pass`` and done
+with ``BodyGuard`` and ``filter_list_buckets``.
+
+How S3 traffic meets authgate's rules: a SigV4 request is matched against the same rule
+list as any other request. A valid access key is an authenticated principal (kind
+``access_key``), so a rule that asks for a credential lets it through; it has no scopes
+and no role, so a rule that asks for either refuses it (``AccessDenied``). On a public
+rule a signature that does not verify is ignored, as a bad token is, and the request
+passes anonymously. Past the rules, the bucket grants decide, computed from the path and
+``Host`` exactly as the store will read them.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from ipaddress import ip_address
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+from xml.sax.saxutils import unescape
+
+from authgate.access_keys import is_access_key_id
+from authgate.errors import AuthgateError, ConfigurationError, NotReady
+from authgate.facts import RequestFacts
+from authgate.principal import Principal
+from authgate.proxies import TrustedProxies, normalise_address
+from authgate.sigv4 import (
+    AccessDenied,
+    AccessKeySecret,
+    BodyChecker,
+    S3Error,
+    S3InvalidRequest,
+    SigV4Result,
+    SigV4Verifier,
+    body_checker,
+    bucket_and_key,
+    copy_source_grant,
+    grant_allows,
+    is_sigv4,
+    render_s3_error,
+    required_grant,
+    split_query,
+)
+
+if TYPE_CHECKING:
+    from authgate.runtime import Runtime
+
+__all__ = [
+    "SIGV4_SCOPE_KEY",
+    "BodyGuard",
+    "ListBucketsFilterError",
+    "S3Access",
+    "S3Pass",
+    "as_s3_error",
+    "claims_s3_auth",
+    "decode_body",
+    "filter_list_buckets",
+    "has_body",
+    "new_request_id",
+    "render_s3",
+]
+
+# Where adapters leave the verified ``SigV4Result`` for the app (scope / environ key).
+SIGV4_SCOPE_KEY = "authgate.sigv4"
+
+_PRESIGN_PARAMS = frozenset(
+    {
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Date",
+        "X-Amz-Expires",
+        "X-Amz-SignedHeaders",
+        "X-Amz-Signature",
+        "X-Amz-Security-Token",
+    }
+)
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+_SIGV2_ONLY = (
+    "The authorization mechanism you have provided is not supported. "
+    "Please use AWS4-HMAC-SHA256 (signature_version='s3v4')."
+)
+
+
+def _claims_sigv2(facts: RequestFacts) -> bool:
+    authorization = facts.header("authorization")
+    if authorization is not None:
+        return authorization.startswith("AWS ")
+    query = facts.query_string
+    return "AWSAccessKeyId=" in query and "Signature=" in query
+
+
+def claims_s3_auth(facts: RequestFacts) -> bool:
+    """Whether the request is signed the AWS way: SigV4, or SigV2, which S3 clients
+    still use for presigned URLs unless told ``signature_version="s3v4"``, and which
+    is answered with S3's error for it rather than a bearer challenge."""
+    return is_sigv4(facts) or _claims_sigv2(facts)
+
+
+def new_request_id() -> str:
+    """An id in the shape of S3's ``x-amz-request-id`` (16 upper-case hex digits)."""
+    return secrets.token_hex(8).upper()
+
+
+class _Translated(S3Error):
+    """An authgate error (rate limit, not ready, a rule's refusal) in S3's words."""
+
+    def __init__(self, error: AuthgateError, s3_code: str, status: int) -> None:
+        super().__init__(error.detail, headers=error.headers)
+        self.s3_code = s3_code
+        self.status = status
+        self.code = error.code
+
+
+def as_s3_error(error: AuthgateError) -> S3Error:
+    """The S3 form of any refusal of a SigV4 request, so that S3 clients can read it.
+
+    A rate limit keeps its 429 and ``Retry-After`` (botocore retries a 429 as throttling)
+    under S3's throttling code, ``SlowDown``.
+    """
+    if isinstance(error, S3Error):
+        return error
+    status = error.status
+    if status == 429:
+        return _Translated(error, "SlowDown", 429)
+    if status in (401, 403):
+        return _Translated(error, "AccessDenied", 403)
+    if status == 503:
+        return _Translated(error, "ServiceUnavailable", 503)
+    if 400 <= status < 500:
+        return _Translated(error, "InvalidRequest", status)
+    return _Translated(error, "InternalError", status)
+
+
+def render_s3(error: AuthgateError, method: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, headers and S3 XML body for a refused SigV4 request (HEAD: no body)."""
+    return render_s3_error(as_s3_error(error), new_request_id(), method)
+
+
+@dataclass(slots=True)
+class S3Pass:
+    """A SigV4 request the gate let through, and what the adapter still has to do.
+
+    ``list_grants`` is set for a ListBuckets request in ``filter`` mode: the answer must
+    keep only these buckets.
+    """
+
+    result: SigV4Result
+    list_grants: Mapping[str, str] | None = None
+
+
+def _last_item(values: Sequence[str]) -> str | None:
+    if not values:
+        return None
+    return values[-1].rsplit(",", 1)[-1].strip() or None
+
+
+def _forwarded_host(values: Sequence[str]) -> str | None:
+    """``host=`` of the last ``Forwarded`` element: the one the nearest proxy added."""
+    elements = [element for value in values for element in value.split(",")]
+    if not elements:
+        return None
+    for pair in elements[-1].split(";"):
+        name, _, value = pair.strip().partition("=")
+        if name.strip().lower() == "host":
+            return value.strip().strip('"') or None
+    return None
+
+
+class S3Access:
+    """SigV4 verification and bucket grants for one gate.
+
+    ``base_domains`` turn ``bucket.<domain>`` hosts into virtual-host-style buckets;
+    ``list_buckets`` is ``"filter"`` (ListBuckets answers only with granted buckets) or
+    ``"deny"``. ``is_cached`` tells, without I/O, whether the verifier's look-up of an
+    access key id would be answered from memory.
+    """
+
+    def __init__(
+        self,
+        verifier: SigV4Verifier,
+        *,
+        proxies: TrustedProxies,
+        base_domains: Sequence[str] = (),
+        list_buckets: str = "filter",
+        is_cached: Callable[[str], bool] | None = None,
+    ) -> None:
+        if list_buckets not in ("filter", "deny"):
+            raise ConfigurationError("list_buckets must be 'filter' or 'deny'")
+        self.verifier = verifier
+        self.proxies = proxies
+        self.base_domains = tuple(base_domains)
+        self.list_buckets = list_buckets
+        self._is_cached = is_cached
+
+    @classmethod
+    def from_runtime(cls, runtime: Runtime, proxies: TrustedProxies) -> S3Access:
+        cache = runtime.access_keys.cache
+
+        def is_cached(access_key_id: str) -> bool:
+            found = cache.get(access_key_id)  # a key, None (a known miss), or "not here"
+            return found is None or isinstance(found, AccessKeySecret)
+
+        settings = runtime.settings
+        return cls(
+            runtime.sigv4,
+            proxies=proxies,
+            base_domains=settings.s3_base_domains,
+            list_buckets=settings.list_buckets,
+            is_cached=is_cached,
+        )
+
+    # -- who signed -----------------------------------------------------------------
+    def signed_host(self, facts: RequestFacts) -> str | None:
+        """The host the client signed: its own ``Host``, unless the request comes from a
+        trusted proxy, whose ``Forwarded: host=`` or ``X-Forwarded-Host`` then stands in
+        (the proxy, not the client, wrote it). ``None``: the ``Host`` header itself."""
+        if not self.proxies or facts.peer is None:
+            return None
+        try:
+            peer = ip_address(normalise_address(facts.peer) or "")
+        except ValueError:
+            return None
+        if not self.proxies.trusts(peer):
+            return None
+        return _forwarded_host(facts.header_all("forwarded")) or _last_item(
+            facts.header_all("x-forwarded-host")
+        )
+
+    def needs_io(self, facts: RequestFacts) -> bool:
+        """Whether verifying would read the store (the key is not in memory)."""
+        if self._is_cached is None:
+            return True
+        claimed = _claimed_key_id(facts)
+        return claimed is not None and is_access_key_id(claimed) and not self._is_cached(claimed)
+
+    def authenticate(
+        self, facts: RequestFacts, *, allow_io: bool
+    ) -> tuple[Principal, SigV4Result] | AuthgateError | None:
+        """The verified key as a principal, the error to answer, or ``None`` when the
+        answer needs the store and ``allow_io`` is False."""
+        if not is_sigv4(facts):
+            return S3InvalidRequest(_SIGV2_ONLY)
+        if not allow_io and self.needs_io(facts):
+            return None
+        try:
+            result = self.verifier.verify(facts, host=self.signed_host(facts))
+        except (S3Error, NotReady) as exc:
+            return exc
+        return principal_for(result.access_key), result
+
+    # -- what it may do ---------------------------------------------------------------
+    def authorize(self, facts: RequestFacts, result: SigV4Result) -> S3Pass | S3Error:
+        """The grants this request needs, checked against the key's."""
+        grants = result.access_key.grants
+        host = self.signed_host(facts) or facts.header("host")
+        keys = [key for key, _ in split_query(facts.query_string) if key not in _PRESIGN_PARAMS]
+        bucket, permission = required_grant(
+            facts.method,
+            facts.raw_path or facts.path,
+            host,
+            (unquote(key) for key in keys),
+            base_domains=self.base_domains,
+        )
+        # Rules were matched on the canonical path; the store reads the path as sent. The
+        # two must at least name one bucket (``/a/../b/k``, ``//b/k`` would not).
+        if bucket_and_key(facts.path, host, self.base_domains)[0] != bucket:
+            return AccessDenied(
+                "Access Denied: empty or dot segments in the path would change its bucket."
+            )
+        if bucket is None:
+            if permission != "read":
+                return AccessDenied("Access Denied: no bucket named in the request.")
+            if self.list_buckets == "deny":
+                return AccessDenied("Access Denied: listing buckets is turned off here.")
+            return S3Pass(result, list_grants=grants)
+        if not grant_allows(grants.get(bucket, ""), permission):
+            return AccessDenied(
+                f"Access Denied: this access key has no {permission} grant on bucket {bucket}."
+            )
+        copy_sources = facts.header_all("x-amz-copy-source")
+        if len(copy_sources) > 1:
+            return AccessDenied("Access Denied: more than one x-amz-copy-source.")
+        if copy_sources:
+            source = copy_source_grant(copy_sources[0])
+            if source is None:
+                return AccessDenied("Access Denied: x-amz-copy-source names no bucket.")
+            source_bucket, needed = source
+            if not grant_allows(grants.get(source_bucket, ""), needed):
+                return AccessDenied(
+                    f"Access Denied: this access key has no {needed} grant on bucket "
+                    f"{source_bucket}, the copy source."
+                )
+        return S3Pass(result)
+
+
+def principal_for(key: AccessKeySecret) -> Principal:
+    return Principal(
+        id=key.key_id or key.access_key_id,
+        name=key.name,
+        kind="access_key",
+        grants=dict(key.grants),
+    )
+
+
+def _claimed_key_id(facts: RequestFacts) -> str | None:
+    authorization = facts.header("authorization")
+    if authorization is not None:
+        match = _CREDENTIAL.search(authorization)
+        return match.group(1) if match else None
+    for key, value in split_query(facts.query_string):
+        if key == "X-Amz-Credential":
+            return unquote(value).split("/", 1)[0]
+    return None
+
+
+# -- the body ----------------------------------------------------------------------------
+
+
+def has_body(content_length: str | None, transfer_encoding: str | None) -> bool:
+    """Whether an HTTP/1.1 request carries a body, by its framing headers."""
+    if transfer_encoding is not None and "chunked" in transfer_encoding.lower():
+        return True
+    return content_length is not None and content_length.strip() not in ("", "0")
+
+
+class BodyGuard:
+    """A verified request's body checker, fed as the app reads; remembers its failure.
+
+    ``feed(chunk, last=True)`` finishes the check before the last bytes are handed on,
+    so an app never sees a complete body that does not match its signature.
+    """
+
+    __slots__ = ("_checker", "done", "error")
+
+    def __init__(self, result: SigV4Result) -> None:
+        self._checker: BodyChecker = body_checker(result)
+        self.error: S3Error | None = None
+        self.done = False
+
+    @staticmethod
+    def needed(result: SigV4Result) -> bool:
+        return result.payload_mode != "unsigned"
+
+    def feed(self, chunk: bytes, *, last: bool) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.done:
+            if chunk:
+                self.error = AccessDenied("Body bytes arrived after the end of the body.")
+                raise self.error
+            return
+        try:
+            if chunk:
+                self._checker.feed(chunk)
+            if last:
+                self._checker.finish()
+                self.done = True
+        except S3Error as exc:
+            self.error = exc
+            raise
+
+
+# -- ListBuckets --------------------------------------------------------------------------
+
+
+class ListBucketsFilterError(S3Error):
+    s3_code = "InternalError"
+    status = 500
+    code = "s3_internal_error"
+    default_detail = "The bucket list could not be filtered, so it is not shown."
+
+
+_PREFIX = rb"(?:[A-Za-z_][\w.-]*:)?"
+_BUCKET_ELEMENT = re.compile(rb"<" + _PREFIX + rb"Bucket>.*?</" + _PREFIX + rb"Bucket>\s*", re.S)
+_NAME_ELEMENT = re.compile(rb"<" + _PREFIX + rb"Name>(.*?)</" + _PREFIX + rb"Name>", re.S)
+
+
+def decode_body(body: bytes, content_encoding: str | None) -> bytes:
+    """The body without gzip / deflate, or ``ListBucketsFilterError`` for anything else."""
+    encoding = (content_encoding or "identity").strip().lower()
+    try:
+        if encoding == "identity":
+            return body
+        if encoding in ("gzip", "x-gzip"):
+            return zlib.decompress(body, wbits=31)
+        if encoding == "deflate":
+            return zlib.decompress(body)
+    except zlib.error:
+        raise ListBucketsFilterError() from None
+    raise ListBucketsFilterError()
+
+
+def filter_list_buckets(body: bytes, grants: Mapping[str, str]) -> bytes:
+    """A ListAllMyBucketsResult with only the buckets ``grants`` give at least read on.
+
+    Edited in place (no parse and re-serialisation), so everything else — owner,
+    continuation token, namespaces — stays exactly as the store wrote it.
+    """
+
+    def keep(match: re.Match[bytes]) -> bytes:
+        name = _NAME_ELEMENT.search(match.group())
+        if name is None:
+            return b""
+        bucket = unescape(name.group(1).decode("utf-8", "replace")).strip()
+        return match.group() if grant_allows(grants.get(bucket, ""), "read") else b""
+
+    return _BUCKET_ELEMENT.sub(keep, body)
