@@ -33,6 +33,7 @@ from authgate.facts import RequestFacts
 from authgate.principal import Principal
 from authgate.proxies import TrustedProxies, normalise_address
 from authgate.sigv4 import (
+    EMPTY_SHA256,
     AccessDenied,
     AccessKeySecret,
     BodyChecker,
@@ -63,6 +64,7 @@ __all__ = [
     "claims_s3_auth",
     "decode_body",
     "filter_list_buckets",
+    "forward_auth_refusal",
     "has_body",
     "new_request_id",
     "render_s3",
@@ -318,6 +320,25 @@ def _claimed_key_id(facts: RequestFacts) -> str | None:
     for key, value in split_query(facts.query_string):
         if key == "X-Amz-Credential":
             return unquote(value).split("/", 1)[0]
+    return None
+
+
+def forward_auth_refusal(passed: S3Pass) -> S3Error | None:
+    """What forward auth must refuse of a verified SigV4 request: the proxy that asked
+    forwards the body and the answer itself, so a signed body could not be checked nor a
+    bucket list filtered. Reads, deletes and presigned (unsigned-payload) uploads pass."""
+    result = passed.result
+    mode = result.payload_mode
+    if mode != "unsigned" and not (mode == "sha256" and result.content_sha256 == EMPTY_SHA256):
+        return AccessDenied(
+            "Access Denied: forward auth cannot check a signed body; send uploads through "
+            "authgate's gateway (authgate serve --upstream)."
+        )
+    if passed.list_grants is not None:
+        return AccessDenied(
+            "Access Denied: forward auth cannot filter a bucket list; use the gateway, or "
+            'list_buckets = "deny".'
+        )
     return None
 
 

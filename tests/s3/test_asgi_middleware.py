@@ -26,6 +26,7 @@ from authgate.gateway import Gateway
 from authgate.keys import Actor
 from authgate.policy import Rule
 from authgate.runtime import Runtime
+from authgate.server.compose import build_root_app
 from authgate.settings import load_settings
 from tests.s3.support import REGION, AccessKey
 from tests.s3.test_refusals import signed_headers, xml_code
@@ -306,3 +307,31 @@ def test_the_gateways_own_failures_reach_s3_clients_as_xml(tmp_path: Path) -> No
     assert response.status_code == 502
     assert response.headers["content-type"] == "application/xml"
     assert xml_code(response) == "InternalError"
+
+
+def test_forward_auth_passes_reads_and_refuses_what_it_cannot_check(tmp_path: Path) -> None:
+    runtime = Runtime(load_settings(data_dir=tmp_path, localhost_bypass="off"))
+    runtime.start()
+    try:
+        created = runtime.access_keys.create(ACTOR, name="fa", grants={"alpha": "write"})
+        key = AccessKey(created.record.access_key_id, created.secret, created.record.id)
+        with live_server(build_root_app(runtime), proxy_headers=False) as url:
+
+            def ask(method: str, path: str, body: bytes = b"") -> httpx.Response:
+                digest = hashlib.sha256(body).hexdigest()
+                headers = signed_headers(f"http://s3.test{path}", method, key, digest)
+                headers.update(
+                    {"Host": "s3.test", "X-Original-Method": method, "X-Original-URI": path}
+                )
+                return httpx.get(f"{url}/authgate/v1/verify", headers=headers)
+
+            read = ask("GET", "/alpha/x.txt")
+            assert read.status_code == 200
+            assert read.headers["x-authgate-key-id"] == key.id
+            assert ask("DELETE", "/alpha/x.txt").status_code == 200
+            # The proxy would forward a signed body unchecked, or an unfiltered list.
+            assert ask("PUT", "/alpha/x.txt", b"body").status_code == 403
+            assert ask("GET", "/").status_code == 403
+            assert ask("GET", "/beta/x.txt").status_code == 403
+    finally:
+        runtime.close()

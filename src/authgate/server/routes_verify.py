@@ -36,6 +36,7 @@ from authgate.gate import Gate
 from authgate.http import json_error
 from authgate.policy import canonical_path
 from authgate.proxyheaders import identity_headers
+from authgate.s3access import forward_auth_refusal
 
 __all__ = ["RULES_STATE_KEY", "router"]
 
@@ -141,6 +142,10 @@ async def verify(request: Request) -> Response:
     assert verdict is not None
     if verdict.error is not None:
         return _error(verdict.error)
+    if verdict.s3 is not None:
+        refusal = forward_auth_refusal(verdict.s3)
+        if refusal is not None:
+            return _error(refusal)
     headers = {"cache-control": "no-store"}
     if verdict.principal is not None:
         headers.update(identity_headers(verdict.principal))
