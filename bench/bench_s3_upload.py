@@ -308,7 +308,7 @@ def sha256_hex(data: bytes) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=1, help="rounds against moto")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds against moto")
     parser.add_argument("--sink-rounds", type=int, default=3, help="rounds against the sink")
     parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
