@@ -375,7 +375,7 @@ class BodyGuard:
             raise self.error
         if self.done:
             if chunk:
-                self.error = AccessDenied("Body bytes arrived after the end of the body.")
+                self.error = S3InvalidRequest("Body bytes arrived after the body's end.")
                 raise self.error
             return
         try:

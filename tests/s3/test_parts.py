@@ -3,6 +3,7 @@ reader's hold-back, refusals in S3's words, body framing."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import io
@@ -10,17 +11,24 @@ import zlib
 
 import pytest
 
-from authgate.adapters.s3 import GuardedInput
+from authgate.adapters.s3 import AsgiS3, GuardedInput
 from authgate.errors import Forbidden, NotReady, RateLimited
 from authgate.s3access import (
     BodyGuard,
     ListBucketsFilterError,
+    S3Pass,
     as_s3_error,
     decode_body,
     filter_list_buckets,
     has_body,
 )
-from authgate.sigv4 import AccessKeySecret, Credential, SigV4Result, XAmzContentSHA256Mismatch
+from authgate.sigv4 import (
+    AccessKeySecret,
+    Credential,
+    S3Error,
+    SigV4Result,
+    XAmzContentSHA256Mismatch,
+)
 
 LISTING = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -112,3 +120,22 @@ def test_the_wsgi_reader_reads_lines_and_whole_bodies() -> None:
         assert reader.read(10) == b""
         whole = GuardedInput(io.BytesIO(body), BodyGuard(sha256_result(body)), length)
         assert b"".join(whole) == body
+
+
+def test_an_empty_wsgi_body_is_checked_too() -> None:
+    reader = GuardedInput(io.BytesIO(b""), BodyGuard(sha256_result(b"signed")), 0)
+    with pytest.raises(XAmzContentSHA256Mismatch):
+        reader.read()
+    assert GuardedInput(io.BytesIO(b""), BodyGuard(sha256_result(b"")), 0).read() == b""
+
+
+def test_an_unannounced_asgi_body_is_refused() -> None:
+    # HTTP/2 needs no framing header for a body: "no body" must still mean none.
+    exchange = AsgiS3(S3Pass(sha256_result(b"")), "PUT")
+    assert exchange.refusal([(b"host", b"s3.test")]) is None
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"smuggled", "more_body": False}
+
+    with pytest.raises(S3Error):
+        asyncio.run(exchange.receive(receive)())

@@ -94,8 +94,10 @@ class AsgiS3:
 
     def receive(self, receive: Receive) -> Receive:
         guard = self.guard
-        if guard is None or guard.done:
+        if guard is None:
             return receive
+        # Wrapped even once an absent body has passed: a body the framing headers did
+        # not announce (HTTP/2 needs none) must not reach the app unchecked.
 
         async def checked() -> Message:
             message = await receive()
@@ -165,12 +167,12 @@ class GuardedInput:
         self._guard = guard
         self._left = length
         self._pending = bytearray()
-        self._ended = length == 0
+        self._ended = False  # even an empty body is checked, on the first read
 
     def _fill(self, want: int) -> None:
         while not self._ended and len(self._pending) <= want:
             size = _READ_BLOCK if self._left is None else min(_READ_BLOCK, self._left)
-            chunk = self._stream.read(size)
+            chunk = self._stream.read(size) if size else b""
             if self._left is not None:
                 self._left -= len(chunk)
             self._ended = not chunk or self._left == 0
@@ -255,9 +257,8 @@ class WsgiS3:
         content_length = environ.get("CONTENT_LENGTH") or None
         transfer_encoding = environ.get("HTTP_TRANSFER_ENCODING")
         chunked = transfer_encoding is not None and "chunked" in transfer_encoding.lower()
-        if not has_body(content_length, transfer_encoding) and not environ.get(
-            "wsgi.input_terminated"
-        ):
+        # By the framing headers alone: some servers mark every input terminated.
+        if not has_body(content_length, transfer_encoding):
             try:
                 guard.feed(b"", last=True)
             except S3Error as exc:
