@@ -3,7 +3,6 @@ and ``authgate serve --upstream`` twice on one data folder, over HTTP and over H
 
 from __future__ import annotations
 
-import logging
 import signal
 import ssl
 import subprocess
@@ -67,8 +66,6 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    # Each request moto answers is a log line on its own logger: keep the test log quiet.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     root = tmp_path_factory.mktemp("s3")
     data_dir = root / "data"
     data_dir.mkdir(mode=0o700)

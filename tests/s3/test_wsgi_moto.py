@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import re
 import ssl
 import threading
@@ -50,6 +51,7 @@ def _serve(app: object, **options: object) -> tuple[str, object]:
 
 @pytest.fixture(scope="module")
 def wsgi_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WsgiStack]:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
     root = tmp_path_factory.mktemp("wsgi")
     settings = load_settings(data_dir=root / "data", localhost_bypass="off")
     runtime = Runtime(settings)
