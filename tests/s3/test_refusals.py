@@ -12,6 +12,7 @@ import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import botocore.auth
 import httpx
 import pytest
@@ -254,3 +255,18 @@ def test_the_access_log_names_the_key_never_its_secret(stack: Stack) -> None:
     assert f"Auth: yes key={stack.admin.id}" in err
     assert '"GET /shared/logged-failure" 403 Auth: no key=-' in err
     assert stack.admin.secret not in err
+
+
+def test_a_client_signing_for_another_region_is_told_the_right_one(stack: Stack) -> None:
+    s3_client(stack.http, stack.admin).put_object(Bucket="shared", Key="region.txt", Body=b"r")
+    elsewhere = boto3.client(
+        "s3",
+        endpoint_url=stack.http,
+        aws_access_key_id=stack.reader.access_key_id,
+        aws_secret_access_key=stack.reader.secret,
+        region_name="eu-west-1",
+    )
+    # AuthorizationHeaderMalformed names us-east-1; botocore's redirector signs again.
+    assert elsewhere.get_object(Bucket="shared", Key="region.txt")["Body"].read() == b"r"
+    (seen,) = stack.recorder.for_path("GET", "/shared/region.txt")
+    assert "/us-east-1/s3/aws4_request" in seen.headers["authorization"]
