@@ -27,8 +27,12 @@ from tests.sigv4.support import (
 
 TEXT = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=24)
 KEYS = st.lists(TEXT, min_size=1, max_size=4).map("/".join)
+# A query parameter of the request's own named like a presign parameter (X-Amz-Date)
+# would make the presigned URL carry it twice, which is refused, as it should be.
 QUERIES = st.dictionaries(
-    TEXT, st.text(st.characters(exclude_categories=["Cs"]), max_size=24), max_size=4
+    TEXT.filter(lambda name: not name.startswith("X-Amz-")),
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=24),
+    max_size=4,
 )
 HEADER_VALUES = st.text(
     st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=20
