@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from http import HTTPStatus
 from typing import IO, Any, Protocol
 
@@ -45,7 +45,7 @@ def status_line(status: int) -> str:
 
 
 def _list_filtered(
-    headers: Iterable[tuple[bytes, bytes]], body: bytes, grants: Any
+    headers: Iterable[tuple[bytes, bytes]], body: bytes, grants: Mapping[str, str]
 ) -> tuple[list[tuple[bytes, bytes]], bytes]:
     """Headers and body of a ListBuckets answer with the ungranted buckets taken out."""
     encoding = None
