@@ -43,7 +43,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -348,16 +348,16 @@ def main() -> None:
     moto_command = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", moto_url.rsplit(":", 1)[1]]
     sink_command = [sys.executable, __file__, "--sink", sink_url.rsplit(":", 1)[1]]
     try:
-        with (
-            process(moto_command, workdir / "moto.log", moto_env) as moto,
-            process(sink_command, workdir / "sink.log", env) as sink,
-            process(moto_serve, workdir / "serve-moto.log", env) as moto_gate,
-            process(sink_serve, workdir / "serve-sink.log", env) as sink_gate,
-        ):
+        with ExitStack() as stack:
+            moto = stack.enter_context(process(moto_command, workdir / "moto.log", moto_env))
+            sink = stack.enter_context(process(sink_command, workdir / "sink.log", env))
+            # One gateway after the other: both start on one data folder (one migrates it).
+            moto_gate = stack.enter_context(process(moto_serve, workdir / "serve-moto.log", env))
+            wait_for(f"{moto_gate_url}/authgate/v1/health", moto_gate)
+            sink_gate = stack.enter_context(process(sink_serve, workdir / "serve-sink.log", env))
+            wait_for(f"{sink_gate_url}/authgate/v1/health", sink_gate)
             wait_for(f"{moto_url}/moto-api/", moto)
             wait_for(f"{sink_url}/", sink)
-            wait_for(f"{moto_gate_url}/authgate/v1/health", moto_gate)
-            wait_for(f"{sink_gate_url}/authgate/v1/health", sink_gate)
             key = (key_id, secret)
             measure("moto", moto_url, moto_gate_url, moto_gate, payload, digest, key, args.rounds)
             measure(
