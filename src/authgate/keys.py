@@ -84,8 +84,6 @@ class KeyService:
         if expires_in is not None and expires_in <= timedelta(0):
             raise InvalidRequest("expiry must be in the future")
         now = self._clock()
-        if self._store.live_key_named(owner_id, name, now) is not None:
-            raise Conflict(f"a key named {name!r} already exists for this owner")
         generated = generate_token(self._prefix)
         record = ApiKeyRecord(
             id=new_id("key"),
@@ -98,7 +96,7 @@ class KeyService:
             created_at=now,
             expires_at=now + expires_in if expires_in is not None else None,
         )
-        self._store.insert_key(record)
+        self._store.insert_key(record, name_free_at=now)
         self._audit.record(
             actor.id,
             "key.create",
@@ -151,7 +149,8 @@ class KeyService:
             last_used_at=None,
             use_count=0,
         )
-        self._store.rotate_key(old.id, new, now + grace)
+        if not self._store.rotate_key(old.id, new, now + grace):
+            raise Conflict(f"key {key_id!r} is revoked, expired or already rotated")
         self._on_revoke(old.id)
         self._audit.record(
             actor.id,

@@ -7,6 +7,7 @@ in a worker thread.
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
@@ -50,18 +51,10 @@ class SqlStore:
         script_location = str(resources.files("authgate.store") / "migrations")
         config = Config()
         config.set_main_option("script_location", script_location)
-        with self._connect() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK})
-                conn.commit()
-            try:
-                config.attributes["connection"] = conn
-                command.upgrade(config, "head")
-                conn.commit()
-            finally:
-                if conn.dialect.name == "postgresql":
-                    conn.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK})
-                    conn.commit()
+        with self._connect() as conn, _migration_lock(conn):
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            conn.commit()
 
     def ping(self) -> None:
         with self._connect() as conn:
@@ -92,11 +85,31 @@ class SqlStore:
             yield conn
 
     # -- API keys --------------------------------------------------------------------
-    def insert_key(self, record: ApiKeyRecord) -> None:
+    def insert_key(self, record: ApiKeyRecord, *, name_free_at: datetime | None = None) -> None:
+        """Insert ``record``; with ``name_free_at``, only if its owner has no other key of
+        that name live at that time (else ``Conflict``), decided atomically: two creates
+        racing for one name cannot both win."""
         values = _key_values(record)
         try:
             with self._transaction() as conn:
+                if name_free_at is not None and conn.dialect.name == "postgresql":
+                    # READ COMMITTED would let two transactions miss each other's insert.
+                    lock = f"authgate-key-name:{record.owner_id}:{record.name}"
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": lock})
+                # On SQLite the insert comes first: it takes the database's one write lock
+                # before the check reads, so the check sees every committed rival.
                 conn.execute(api_keys.insert().values(**values))
+                if name_free_at is not None:
+                    rival = conn.execute(
+                        sa.select(api_keys.c.id)
+                        .where(_live_named(record.owner_id, record.name, name_free_at))
+                        .where(api_keys.c.id != record.id)
+                        .limit(1)
+                    ).first()
+                    if rival is not None:
+                        raise _NameTaken(record.name)
+        except _NameTaken as exc:
+            raise Conflict(f"a key named {exc.name!r} already exists for this owner") from None
         except IntegrityError as exc:
             raise Conflict("a key with that id or digest already exists") from exc
 
@@ -124,16 +137,7 @@ class SqlStore:
             return [_key_from_row(row._mapping) for row in conn.execute(query)]
 
     def live_key_named(self, owner_id: str | None, name: str, now: datetime) -> ApiKeyRecord | None:
-        owner = (
-            api_keys.c.owner_id.is_(None) if owner_id is None else api_keys.c.owner_id == owner_id
-        )
-        query = _key_select().where(
-            owner,
-            api_keys.c.name == name,
-            api_keys.c.revoked_at.is_(None),
-            api_keys.c.rotated_to.is_(None),
-            sa.or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > now),
-        )
+        query = _key_select().where(_live_named(owner_id, name, now))
         with self._connect() as conn:
             row = conn.execute(query).first()
         return _key_from_row(row._mapping) if row else None
@@ -151,13 +155,25 @@ class SqlStore:
             conn.execute(key_changes.insert().values(key_id=key_id, at=at))
         return True
 
-    def rotate_key(self, old_id: str, new: ApiKeyRecord, old_expires_at: datetime) -> None:
-        """Insert the successor and shorten the old key's life, in one transaction."""
+    def rotate_key(self, old_id: str, new: ApiKeyRecord, old_expires_at: datetime) -> bool:
+        """Insert the successor and shorten the old key's life, in one transaction; False
+        (and nothing written) when the old key was revoked or rotated meanwhile."""
+        try:
+            self._rotate(old_id, new, old_expires_at)
+        except _RolledBack:
+            return False
+        return True
+
+    def _rotate(self, old_id: str, new: ApiKeyRecord, old_expires_at: datetime) -> None:
         with self._transaction() as conn:
             conn.execute(api_keys.insert().values(**_key_values(new)))
-            conn.execute(
+            rotated = conn.execute(
                 api_keys.update()
-                .where(api_keys.c.id == old_id)
+                .where(
+                    api_keys.c.id == old_id,
+                    api_keys.c.revoked_at.is_(None),
+                    api_keys.c.rotated_to.is_(None),
+                )
                 .values(
                     rotated_to=new.id,
                     expires_at=sa.case(
@@ -172,6 +188,8 @@ class SqlStore:
                     ),
                 )
             )
+            if rotated.rowcount != 1:
+                raise _RolledBack  # the successor's insert goes with it
             conn.execute(key_changes.insert().values(key_id=old_id, at=new.created_at))
 
     def add_usage(self, usage: Mapping[str, tuple[int, datetime]]) -> None:
@@ -184,14 +202,20 @@ class SqlStore:
                     .where(api_keys.c.id == key_id)
                     .values(
                         use_count=api_keys.c.use_count + count,
-                        last_used_at=sa.func.coalesce(
-                            sa.case(
-                                (api_keys.c.last_used_at > last_used, api_keys.c.last_used_at),
-                                else_=last_used,
-                            ),
-                            last_used,
-                        ),
+                        last_used_at=_later(api_keys.c.last_used_at, last_used),
                     )
+                )
+
+    def add_access_key_usage(self, usage: Mapping[str, tuple[int, datetime]]) -> None:
+        """Move each access key's ``last_used_at`` forward (keyed by access key id)."""
+        if not usage:
+            return
+        with self._transaction() as conn:
+            for access_key_id, (_count, last_used) in usage.items():
+                conn.execute(
+                    access_keys.update()
+                    .where(access_keys.c.access_key_id == access_key_id)
+                    .values(last_used_at=_later(access_keys.c.last_used_at, last_used))
                 )
 
     # -- change feed -----------------------------------------------------------------
@@ -420,6 +444,63 @@ class SqlStore:
             )
             for r in rows
         ]
+
+
+@contextmanager
+def _migration_lock(conn: Connection) -> Iterator[None]:
+    """Held while migrating, so that instances starting together take turns: a
+    PostgreSQL advisory lock, or for a SQLite file an exclusive lock on a file beside it
+    (SQLite's own locks cover one transaction, and Alembic's steps are several)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK})
+            conn.commit()
+        return
+    database = conn.engine.url.database
+    if conn.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    lock_path = f"{database}.migrate-lock"
+    try:
+        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError as exc:
+        raise NotReady(
+            f"cannot open {lock_path} ({exc.strerror}); check that the data folder is writable"
+        ) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _later(column: sa.Column[Any], when: datetime) -> sa.ColumnElement[Any]:
+    """The later of a nullable timestamp column and ``when`` (flushes may come out of order)."""
+    return sa.func.coalesce(sa.case((column > when, column), else_=when), when)
+
+
+class _RolledBack(Exception):
+    """Raised inside a transaction to undo it: what it wrote must not stand."""
+
+
+class _NameTaken(_RolledBack):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _live_named(owner_id: str | None, name: str, now: datetime) -> sa.ColumnElement[bool]:
+    owner = api_keys.c.owner_id.is_(None) if owner_id is None else api_keys.c.owner_id == owner_id
+    return sa.and_(
+        owner,
+        api_keys.c.name == name,
+        api_keys.c.revoked_at.is_(None),
+        api_keys.c.rotated_to.is_(None),
+        sa.or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > now),
+    )
 
 
 def _create_engine(url: str) -> Engine:
