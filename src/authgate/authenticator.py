@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from typing import Protocol
 
 from authgate.cache import KeyCache
 from authgate.clock import Clock, now_utc
 from authgate.credentials import extract_token
-from authgate.errors import AuthgateError, InvalidCredentials, NotReady
+from authgate.errors import AuthgateError, InvalidCredentials, NotReady, OwnerDisabled
 from authgate.facts import RequestFacts
 from authgate.principal import Principal
 from authgate.static_tokens import StaticTokens
@@ -90,6 +91,16 @@ class Authenticator:
         # Looking up by digest means the secret itself is never compared byte by byte,
         # so the time taken says nothing about how close a guess was.
         token_digest = hashlib.sha256(token.encode()).hexdigest()
+        principal = self._from_memory(token_digest)
+        if principal is not None:
+            return principal
+        if not is_well_formed(token, self._prefix) or self._cache.known_missing(token_digest):
+            return _INVALID
+        if not allow_io:
+            return None
+        return self._lookup(token_digest)
+
+    def _from_memory(self, token_digest: str) -> Principal | None:
         principal = self._cache.get(token_digest)
         if principal is not None:
             self._usage.record(principal.id)
@@ -97,13 +108,9 @@ class Authenticator:
         static = self._static.lookup(token_digest)
         if static is not None:
             return static
-        if self._admin_digest is not None and token_digest == self._admin_digest:
+        if self._admin_digest is not None and hmac.compare_digest(token_digest, self._admin_digest):
             return ADMIN_PRINCIPAL
-        if not is_well_formed(token, self._prefix) or self._cache.known_missing(token_digest):
-            return _INVALID
-        if not allow_io:
-            return None
-        return self._lookup(token_digest)
+        return None
 
     def _lookup(self, token_digest: str) -> Decision:
         generation = self._cache.generation
@@ -115,8 +122,11 @@ class Authenticator:
             self._cache.put_missing(token_digest)
             return _INVALID
         if not record.is_live(self._clock()):
-            # Revoked and expired keys are remembered as misses: they never come back.
+            # Remembered as misses: revoked and expired keys never come back, and a
+            # disabled user's, re-enabled, works again once the short miss memory ends.
             self._cache.put_missing(token_digest)
+            if record.owner_id is not None and not record.owner_active:
+                return OwnerDisabled(record.id, record.owner_id)
             return _INVALID
         principal = principal_for_key(record)
         self._cache.put(token_digest, principal, generation=generation)

@@ -3,6 +3,7 @@
     AuthgateError                  500 internal_error (base: status, code, detail, headers)
     ├── MissingCredentials         401 no credentials on a protected route
     ├── InvalidCredentials         401 unknown, malformed, expired or revoked credentials
+    │   └── OwnerDisabled          the same 401, for a disabled user's key (audited)
     ├── Forbidden                  403 authenticated, but scope / role / grant missing
     ├── NotFound                   404
     ├── Conflict                   409
@@ -31,6 +32,7 @@ __all__ = [
     "MissingCredentials",
     "NotFound",
     "NotReady",
+    "OwnerDisabled",
     "RateLimited",
     "UpstreamError",
     "UpstreamTimeout",
@@ -72,6 +74,16 @@ class InvalidCredentials(AuthgateError):
     def __init__(self, detail: str | None = None, *, headers: Mapping[str, str] | None = None):
         challenge = f'{REALM}, error="invalid_token"'
         super().__init__(detail, headers={"WWW-Authenticate": challenge, **(headers or {})})
+
+
+class OwnerDisabled(InvalidCredentials):
+    """A disabled user's key: answered exactly as any invalid credential (the caller learns
+    nothing), but it names the key so that the refusal can be audited."""
+
+    def __init__(self, key_id: str, owner_id: str) -> None:
+        super().__init__()
+        self.key_id = key_id
+        self.owner_id = owner_id
 
 
 class Forbidden(AuthgateError):

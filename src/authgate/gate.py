@@ -25,6 +25,7 @@ for what passes them, and every refusal of one is an ``S3Error`` (S3's XML).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -32,7 +33,7 @@ from typing import Literal
 from limits.storage import MemoryStorage
 
 from authgate.authenticator import Decision
-from authgate.errors import AuthgateError, MissingCredentials, NotReady
+from authgate.errors import AuthgateError, MissingCredentials, NotReady, OwnerDisabled
 from authgate.facts import RequestFacts
 from authgate.localhost import LOCAL_PRINCIPAL, bypass_enabled, is_local_request
 from authgate.policy import Policy, Rule
@@ -43,6 +44,8 @@ from authgate.runtime import Runtime
 from authgate.s3access import S3Access, S3Pass, as_s3_error, claims_s3_auth
 
 __all__ = ["Gate", "Verdict"]
+
+log = logging.getLogger("authgate.gate")
 
 AuthLabel = Literal["yes", "no", "local"]
 
@@ -84,6 +87,7 @@ class Gate:
         settings = runtime.settings
         self.policy = Policy(rules)
         self.authenticator = runtime.authenticator
+        self.lifecycle = runtime.lifecycle
         self.limiter = runtime.limiter
         self.enabled = settings.auth_enabled
         self.bypass = bypass_enabled(settings, listen_host)
@@ -218,14 +222,24 @@ class Gate:
             return Verdict(principal, granted, verdict.rate)
         return Verdict(principal, rate=verdict.rate, s3=granted)
 
+    def _audit_refusal(self, error: AuthgateError, facts: Callable[[], RequestFacts]) -> None:
+        # Only the store's answer names a disabled owner, so this runs off the event loop.
+        if isinstance(error, OwnerDisabled):
+            try:
+                self.lifecycle.audit_disabled_owner(error, self.client_address(facts()))
+            except NotReady:
+                log.warning("a disabled user's key was refused; the audit log is unreachable")
+
     def _failed(
         self, facts: Callable[[], RequestFacts], error: AuthgateError, *, allow_io: bool
     ) -> Verdict | None:
         if self.failure_limit is None:
+            self._audit_refusal(error, facts)
             return Verdict(error=error)
         if not allow_io and not self.limiter_in_memory:
             return None
         client = self.client_address(facts()) or "unknown"
+        self._audit_refusal(error, facts)
         try:
             rate = self.limiter.hit(self.failure_limit, _FAILURES, client)
         except NotReady as exc:

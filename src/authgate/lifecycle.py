@@ -21,6 +21,7 @@ from authgate.errors import (
     InvalidCredentials,
     InvalidRequest,
     NotFound,
+    OwnerDisabled,
 )
 from authgate.keys import Actor, CreatedKey, KeyService
 from authgate.principal import Principal
@@ -28,7 +29,6 @@ from authgate.ratelimit import RateDecision, RateLimiter, parse_limit
 from authgate.roles import MANAGE_TOKENS, MANAGE_USERS, RoleCatalogue, ScopesRefused, holds
 from authgate.store.records import ApiKeyRecord, AuditEvent, UserRecord
 from authgate.store.sql import SqlStore
-from authgate.tokens import digest, is_well_formed
 from authgate.users import UserService
 
 __all__ = ["AuditPage", "Lifecycle", "NoSuchToken"]
@@ -243,21 +243,18 @@ class Lifecycle:
             )
         return self._keys.revoke(self.actor(principal, source), principal.id)
 
-    def note_refused_credential(self, token: str, source: str | None) -> None:
+    def audit_disabled_owner(self, refused: OwnerDisabled, source: str | None) -> None:
         """Audit a disabled user's token being tried: a refusal worth a row, unlike the
-        everyday expired or mistyped token."""
-        if not is_well_formed(token, self._prefix):
-            return
-        record = self._store.find_key_by_digest(digest(token))
-        if record is not None and record.owner_id is not None and not record.owner_active:
-            self._audit.record(
-                record.owner_id,
-                "key.use",
-                target=record.id,
-                source=source,
-                outcome="denied",
-                reason="owner_disabled",
-            )
+        everyday expired or mistyped token. (The authenticator then remembers the token
+        as a miss for a moment, so a client retrying in a loop writes a row a moment.)"""
+        self._audit.record(
+            refused.owner_id,
+            "key.use",
+            target=refused.key_id,
+            source=source,
+            outcome="denied",
+            reason="owner_disabled",
+        )
 
     # -- users ---------------------------------------------------------------------------
     def _guard_role(

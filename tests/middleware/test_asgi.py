@@ -208,3 +208,32 @@ def test_settings_and_runtime_together_are_refused(
 ) -> None:
     with pytest.raises(ConfigurationError):
         AuthgateMiddleware(Echo().app, runtime=runtime_for(), settings=settings_for())
+
+
+def test_a_disabled_users_key_is_refused_like_any_other_and_audited(
+    served: tuple[str, Runtime, Echo],
+) -> None:
+    url, rt, echo = served
+    actor = Actor("tests")
+    user = rt.users.create(
+        actor, email="ada@example.com", password="a long passphrase", role="member"
+    )
+    token = rt.keys.create(actor, name="ada", scopes=["items:read"], owner_id=user.id).token
+    with httpx.Client(base_url=url) as client:
+        assert client.get("/private/x", headers={"X-API-Key": token}).status_code == 200
+        rt.users.disable(actor, user.id)
+        refused = client.get("/private/x", headers={"X-API-Key": token})
+        unknown = client.get(
+            "/private/x", headers={"X-API-Key": new_key(rt, "gone", "items:read")[:-1]}
+        )
+    assert refused.status_code == 401
+    assert refused.json() == unknown.json()
+    assert refused.headers["www-authenticate"] == unknown.headers["www-authenticate"]
+    [event] = rt.store.list_audit(action="key.use")
+    assert (event.actor, event.target, event.outcome, event.source) == (
+        user.id,
+        rt.keys.list(user.id)[0].id,
+        "denied",
+        "127.0.0.1",
+    )
+    assert event.detail["reason"] == "owner_disabled"

@@ -1,8 +1,7 @@
 """Who is calling the token service's own routes, and from where.
 
 ``caller`` is ``deps.current_principal`` plus one thing: a disabled user's old token being
-tried is audited (a refused escalation), which the hot path must not pay for on every
-refusal, so it happens here, on the rare 401 of a management route.
+tried is audited (a refused escalation), as ``authgate.gate`` does for everything else.
 """
 
 from __future__ import annotations
@@ -14,8 +13,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from authgate.adapters.scope import facts_from_scope, peer_of
-from authgate.credentials import extract_token
-from authgate.errors import InvalidCredentials
+from authgate.errors import OwnerDisabled
 from authgate.principal import Principal
 from authgate.proxies import TrustedProxies, normalise_address
 from authgate.server.deps import RuntimeDep, api_key_scheme, bearer_scheme, current_principal
@@ -58,12 +56,10 @@ async def caller(
 ) -> Principal:
     try:
         return await current_principal(request, runtime, api_key, bearer)
-    except InvalidCredentials:
-        token = extract_token(facts_from_scope(request.scope))
-        if isinstance(token, str):
-            await run_in_threadpool(
-                runtime.lifecycle.note_refused_credential, token, client_address(request)
-            )
+    except OwnerDisabled as refused:
+        await run_in_threadpool(
+            runtime.lifecycle.audit_disabled_owner, refused, client_address(request)
+        )
         raise
 
 
