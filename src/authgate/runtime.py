@@ -58,6 +58,7 @@ class Runtime:
         )
         self.static_tokens = StaticTokens(settings.tokens, settings.token_file)
         self.usage = UsageBuffer()
+        self.access_key_usage = UsageBuffer()  # by access key id: their last use
         self.auditor = Auditor(self.store, clock)
         self.broadcast = (
             RevocationBroadcast(settings.redis_url, self.forget_key) if settings.redis_url else None
@@ -176,6 +177,7 @@ class Runtime:
     def flush_usage(self) -> None:
         try:
             self.usage.flush(self.store.add_usage)
+            self.access_key_usage.flush(self.store.add_access_key_usage)
         except AuthgateError as exc:
             log.warning("usage counters not flushed yet: %s", exc.detail)
 

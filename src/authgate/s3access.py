@@ -193,11 +193,14 @@ class S3Access:
         base_domains: Sequence[str] = (),
         list_buckets: str = "filter",
         is_cached: Callable[[str], bool] | None = None,
+        on_verified: Callable[[str], None] | None = None,
     ) -> None:
         if list_buckets not in ("filter", "deny"):
             raise ConfigurationError("list_buckets must be 'filter' or 'deny'")
         self.verifier = verifier
         self.proxies = proxies
+        # Told each verified access key id: the runtime's usage buffer (its last use).
+        self.on_verified = on_verified
         self.base_domains = tuple(base_domains)
         self.list_buckets = list_buckets
         self._is_cached = is_cached
@@ -217,6 +220,7 @@ class S3Access:
             base_domains=settings.s3_base_domains,
             list_buckets=settings.list_buckets,
             is_cached=is_cached,
+            on_verified=runtime.access_key_usage.record,
         )
 
     # -- who signed -----------------------------------------------------------------
@@ -256,6 +260,8 @@ class S3Access:
             result = self.verifier.verify(facts, host=self.signed_host(facts))
         except (S3Error, NotReady) as exc:
             return exc
+        if self.on_verified is not None:
+            self.on_verified(result.access_key.access_key_id)
         return principal_for(result.access_key), result
 
     # -- what it may do ---------------------------------------------------------------

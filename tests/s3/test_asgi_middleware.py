@@ -21,6 +21,7 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from authgate.access_keys import access_key_dict
 from authgate.adapters.asgi import AuthgateMiddleware
 from authgate.gateway import Gateway
 from authgate.keys import Actor
@@ -335,3 +336,14 @@ def test_forward_auth_passes_reads_and_refuses_what_it_cannot_check(tmp_path: Pa
             assert ask("GET", "/beta/x.txt").status_code == 403
     finally:
         runtime.close()
+
+
+def test_a_verified_access_key_records_its_last_use(plain: Served) -> None:
+    before = plain.runtime.store.get_access_key(plain.key.access_key_id)
+    assert before is not None
+    assert signed(plain, "GET", "alpha.s3.test", "/photos/dog.jpg").status_code == 200
+    plain.runtime.flush_usage()
+    after = plain.runtime.store.get_access_key(plain.key.access_key_id)
+    assert after is not None and after.last_used_at is not None
+    assert before.last_used_at is None or after.last_used_at > before.last_used_at
+    assert access_key_dict(after)["last_used_at"] == after.last_used_at.isoformat()
