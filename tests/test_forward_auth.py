@@ -163,7 +163,7 @@ def test_failed_attempts_are_rate_limited_per_client(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir(mode=0o700)
     with authgate_server(
-        data_dir, failure_rate_limit="3/minute", trusted_proxies=["127.0.0.1"]
+        data_dir, failure_rate_limit="3/day", trusted_proxies=["127.0.0.1"]
     ) as live:
         statuses = []
         client = {"X-Forwarded-For": "198.51.100.7"}

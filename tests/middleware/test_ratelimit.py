@@ -38,7 +38,7 @@ def limited(
 
 
 def test_failures_are_limited_per_address(limited: Callable[..., Runtime]) -> None:
-    rt = limited(failure_rate_limit="3/minute")
+    rt = limited(failure_rate_limit="3/day")
     token = new_key(rt, "good", "items:write")
     with live_server(AuthgateMiddleware(Echo().app, rules=RULES, runtime=rt)) as url:
         bad = {"X-API-Key": "ag_" + "x" * 46}
@@ -60,9 +60,9 @@ def test_failures_are_limited_per_address(limited: Callable[..., Runtime]) -> No
 
 
 def test_instances_share_the_count_through_redis(runtime_for: Callable[..., Runtime]) -> None:
-    first = runtime_for(failure_rate_limit="2/minute", redis_url=REDIS_DB)
+    first = runtime_for(failure_rate_limit="2/day", redis_url=REDIS_DB)
     first.limiter.reset()
-    second = runtime_for(failure_rate_limit="2/minute", redis_url=REDIS_DB)
+    second = runtime_for(failure_rate_limit="2/day", redis_url=REDIS_DB)
     bad = {"X-API-Key": "ag_" + "y" * 46}
     try:
         with (
@@ -77,7 +77,7 @@ def test_instances_share_the_count_through_redis(runtime_for: Callable[..., Runt
 
 
 def test_per_key_limits(limited: Callable[..., Runtime]) -> None:
-    rt = limited(key_rate_limit="2/minute")
+    rt = limited(key_rate_limit="2/day")
     token = new_key(rt, "busy", "items:write")
     other = new_key(rt, "quiet", "items:write")
     with live_server(AuthgateMiddleware(Echo().app, rules=RULES, runtime=rt)) as url:
@@ -95,7 +95,7 @@ def test_per_key_limits(limited: Callable[..., Runtime]) -> None:
 
 def test_trusted_proxies_decide_whose_address_is_counted(limited: Callable[..., Runtime]) -> None:
     bad = {"X-API-Key": "ag_" + "z" * 46}
-    trusting = limited(failure_rate_limit="1/minute", trusted_proxies="127.0.0.1")
+    trusting = limited(failure_rate_limit="1/day", trusted_proxies="127.0.0.1")
     with live_server(
         AuthgateMiddleware(Echo().app, rules=RULES, runtime=trusting), proxy_headers=False
     ) as url:
@@ -109,7 +109,7 @@ def test_trusted_proxies_decide_whose_address_is_counted(limited: Callable[..., 
 def test_untrusted_forwarding_headers_do_not_dodge_the_limit(
     limited: Callable[..., Runtime],
 ) -> None:
-    rt = limited(failure_rate_limit="1/minute")
+    rt = limited(failure_rate_limit="1/day")
     app = AuthgateMiddleware(Echo().app, rules=RULES, runtime=rt)
     # uvicorn's own proxy-header handling (which trusts 127.0.0.1) is off, as in `serve`.
     with live_server(app, proxy_headers=False) as url:

@@ -151,7 +151,7 @@ def test_an_owned_runtime_starts_on_the_first_request(
 
 
 def test_failures_are_rate_limited_under_wsgi(runtime_for: Callable[..., Runtime]) -> None:
-    rt = runtime_for(failure_rate_limit="2/minute")
+    rt = runtime_for(failure_rate_limit="2/day")
     rt.limiter.reset()
     app = flask_app()
     app.wsgi_app = AuthgateWSGIMiddleware(app.wsgi_app, rules=RULES, runtime=rt)  # type: ignore[method-assign]

@@ -127,7 +127,7 @@ def _served(root: Path, **settings: Any) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from _served(tmp_path_factory.mktemp("plain"), failure_rate_limit="3/minute")
+    yield from _served(tmp_path_factory.mktemp("plain"), failure_rate_limit="3/day")
 
 
 @pytest.fixture(scope="module")
