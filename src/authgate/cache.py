@@ -16,10 +16,10 @@ __all__ = ["KeyCache"]
 @dataclass(frozen=True, slots=True)
 class _Entry:
     principal: Principal
-    # monotonic deadline for trusting this entry without a new look at the store
-    fresh_until: float
-    # wall-clock expiry of the key itself (epoch seconds), or +inf
-    expires_at: float
+    # Epoch seconds until which this entry is trusted without a new look at the store:
+    # the cache's time-to-live, or the key's own expiry when that comes first. One clock
+    # (the wall clock keys expire by) keeps the hot path to one clock read.
+    until: float
 
 
 class KeyCache:
@@ -53,7 +53,7 @@ class KeyCache:
         entry = self._entries.get(digest)
         if entry is None:
             return None
-        if time.monotonic() >= entry.fresh_until or self._wall() >= entry.expires_at:
+        if self._wall() >= entry.until:
             self._drop(digest)
             return None
         return entry.principal
@@ -74,8 +74,10 @@ class KeyCache:
     def put(self, digest: str, principal: Principal, *, generation: int | None = None) -> None:
         """Remember a verified key; with ``generation`` (read before the store was asked),
         skip it if anything was forgotten meanwhile, since the answer may predate a revoke."""
-        expires_at = principal.expires_at.timestamp() if principal.expires_at else float("inf")
-        entry = _Entry(principal, time.monotonic() + self._ttl, expires_at)
+        until = self._wall() + self._ttl
+        if principal.expires_at is not None:
+            until = min(until, principal.expires_at.timestamp())
+        entry = _Entry(principal, until)
         with self._lock:
             if generation is not None and generation != self._generation:
                 return

@@ -96,6 +96,9 @@ class Gate:
             parse_limit(settings.failure_rate_limit) if settings.failure_rate_limit else None
         )
         self.key_limit = parse_limit(settings.key_rate_limit) if settings.key_rate_limit else None
+        # A remembered credential that satisfies the rule is the whole decision (see
+        # ``remembered``) unless a per-key limit must count it too.
+        self.memory_decides = self.enabled and self.key_limit is None
         # A limiter in memory can count on the event loop; Redis needs the worker thread.
         self.limiter_in_memory = isinstance(runtime.limiter.storage, MemoryStorage)
         self.reserved = reserved_prefix.rstrip("/").lower() if reserved_prefix else None
@@ -112,6 +115,17 @@ class Gate:
 
     def client_address(self, facts: RequestFacts) -> str | None:
         return self.proxies.client_address(facts)
+
+    def remembered(self, token: bytes, rule: Rule) -> Principal | None:
+        """The hot path: the principal of a token memory vouches for, when it satisfies
+        ``rule`` and nothing else is left to decide. ``None`` decides nothing: the adapter
+        then takes the general path (``check_credential``), which answers every case."""
+        if not self.memory_decides:
+            return None
+        principal = self.authenticator.remembered(token)
+        if principal is None or not (rule.public or rule.authorize(principal) is None):
+            return None
+        return principal
 
     def check(
         self, facts: RequestFacts, rule: Rule, match_path: str, *, allow_io: bool

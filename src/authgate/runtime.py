@@ -208,6 +208,8 @@ class Runtime:
         interval = self.settings.change_poll_seconds
         next_flush = time.monotonic() + self.settings.usage_flush_seconds
         while not self._stop.wait(interval):
+            self.usage.tally()  # keeps the list of uses short between flushes
+            self.access_key_usage.tally()
             try:
                 self.poll_changes()
             except NotReady as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
@@ -11,24 +12,41 @@ __all__ = ["UsageBuffer"]
 
 
 class UsageBuffer:
-    def __init__(self) -> None:
-        self._pending: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
+    """Counts uses per key id, exactly, without a lock on the hot path.
 
-    def record(self, key_id: str) -> None:
-        # The lock costs well under a microsecond uncontended, and keeps counts exact
-        # when the WSGI adapter serves from many threads.
-        now = time.time()
+    ``record`` is the bound ``append`` of a list: one C call, atomic under the GIL, so the
+    WSGI adapter's threads lose nothing. ``tally`` (the runtime's watcher calls it at every
+    poll, ``flush`` before each write) folds the list into per-key counts, which keeps it
+    short; a key's last use is known to within one tally.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._hits: list[str] = []
+        self.record: Callable[[str], None] = self._hits.append
+        self._clock = clock
+        self._pending: dict[str, list[float]] = {}  # key id -> [count, last use]
+        self._lock = threading.Lock()  # held by tally and flush, never by record
+
+    def tally(self) -> None:
         with self._lock:
-            slot = self._pending.get(key_id)
-            if slot is None:
-                self._pending[key_id] = [1, now]
-            else:
-                slot[0] += 1
-                slot[1] = now
+            # Appends land at the end while this runs: only what was copied is deleted.
+            taken = len(self._hits)
+            if not taken:
+                return
+            hits = self._hits[:taken]
+            del self._hits[:taken]
+            now = self._clock()
+            for key_id, count in Counter(hits).items():
+                slot = self._pending.get(key_id)
+                if slot is None:
+                    self._pending[key_id] = [count, now]
+                else:
+                    slot[0] += count
+                    slot[1] = now
 
     def flush(self, sink: Callable[[Mapping[str, tuple[int, datetime]]], None]) -> int:
         """Hand everything pending to ``sink``; on failure keep it for the next flush."""
+        self.tally()
         with self._lock:
             pending, self._pending = self._pending, {}
         if not pending:

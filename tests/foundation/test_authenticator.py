@@ -340,3 +340,24 @@ def test_admin_key_authenticates_as_admin(started: Runtime) -> None:
     assert isinstance(decision, Principal)
     assert decision.kind == "admin_key"
     assert decision.is_admin
+
+
+def test_a_cached_key_is_looked_up_again_once_the_cache_ttl_ends(
+    make_settings: Callable[..., Any], clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bounded in time: even a change the feed never announced is seen after the TTL."""
+    runtime = Runtime(make_settings(cache_ttl_seconds=30, usage_flush_seconds=3600), clock=clock)
+    runtime.start()
+    try:
+        created = runtime.keys.create(ACTOR, name="svc")
+        spy = CallCounter(runtime.store.find_key_by_digest)
+        monkeypatch.setattr(runtime.store, "find_key_by_digest", spy)
+        assert isinstance(runtime.authenticator.authenticate(api_key(created.token)), Principal)
+        clock.advance(seconds=29)
+        assert isinstance(runtime.authenticator.authenticate(api_key(created.token)), Principal)
+        assert spy.calls == 1
+        clock.advance(seconds=2)
+        assert isinstance(runtime.authenticator.authenticate(api_key(created.token)), Principal)
+        assert spy.calls == 2
+    finally:
+        runtime.close()

@@ -89,3 +89,22 @@ def test_the_log_can_be_switched_off(
     with live_server(AuthgateMiddleware(Echo().app, rules=RULES, runtime=rt)) as url:
         assert httpx.get(url + "/public/x").status_code == 200
     assert access_lines(caplog) == []
+
+
+def test_requests_answered_from_memory_are_logged_alike(
+    runtime_for: Callable[..., Runtime], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first request of a path takes the general path; the next ones, whose route and
+    key are remembered, take the hot path: every one is logged the same way."""
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    rt = runtime_for()
+    token = new_key(rt, "repeat", "items:write")
+    key_id = rt.keys.list()[0].id
+    echo = Echo()
+    with live_server(AuthgateMiddleware(echo.app, rules=RULES, runtime=rt)) as url:
+        with httpx.Client(base_url=url) as client:
+            answers = [client.post("/items", headers={"X-API-Key": token}) for _ in range(3)]
+        assert wait_until(lambda: len(access_lines(caplog)) == 3)
+    assert [a.json()["principal"] for a in answers] == [key_id] * 3
+    for line in access_lines(caplog):
+        assert line.startswith('127.0.0.1 "POST /items" 200 Auth: yes key=' + key_id + " ")

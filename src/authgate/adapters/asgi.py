@@ -170,6 +170,26 @@ class GateRequest:
         return self._facts
 
 
+def _lone_token(scope: Scope) -> bytes | None:
+    """The token of a request that carries one ``X-API-Key`` or one ``Authorization:
+    Bearer`` header and nothing that could make it a SigV4 request; else ``None``, and the
+    general path (``GateRequest``, ``choose_token``) reads the request whole."""
+    token: bytes | None = None
+    for name, value in scope["headers"]:
+        if name == b"x-api-key":
+            if token is not None:
+                return None
+            token = value
+        elif name == b"authorization":
+            if token is not None or value[:7].lower() != b"bearer ":
+                return None
+            token = value[7:]
+    query = scope.get("query_string")
+    if token is None or (query and (b"X-Amz-" in query or b"AWSAccessKeyId=" in query)):
+        return None
+    return token.strip()
+
+
 def _credential_from_subprotocols(
     headers: list[tuple[bytes, bytes]], tokens: list[str]
 ) -> tuple[list[tuple[bytes, bytes]], AuthgateError | None]:
@@ -370,7 +390,9 @@ class AuthgateMiddleware:
         protocol: str = "http",
     ) -> None:
         assert self.access_log is not None
-        if request is not None and self.gate.proxies:
+        if self.gate.proxies:
+            if request is None:
+                request = GateRequest(scope, method, path, scope["headers"])
             client = self.gate.client_address(request.facts())
         else:
             client = normalise_address(peer_of(scope))
@@ -388,8 +410,10 @@ class AuthgateMiddleware:
 
     # -- HTTP ----------------------------------------------------------------------------
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
         logging_on = self.access_log is not None and self.access_log.enabled()
+        if await self._remembered(scope, receive, send, logging_on):
+            return
+        started = time.perf_counter()
         method: str = scope["method"]
         try:
             canon, rule = self._route(scope, method)
@@ -452,6 +476,65 @@ class AuthgateMiddleware:
         finally:
             if logging_on:
                 self._log(scope, request, method, canon.path, status, principal, started)
+
+    async def _remembered(
+        self, scope: Scope, receive: Receive, send: Send, logging_on: bool
+    ) -> bool:
+        """The hot path: a path seen before, whose rule a credential in memory satisfies.
+        True when it served the request; False decides nothing, and ``_http`` takes the
+        general path."""
+        started = time.perf_counter()
+        raw = scope.get("raw_path")
+        found = self._routes.get((scope["method"], raw)) if raw is not None else None
+        if found is None or found[0].changed:
+            return False
+        token = _lone_token(scope)
+        if token is None:
+            return False
+        principal = self.gate.remembered(token, found[1])
+        if principal is None:
+            return False
+        scope[PRINCIPAL_SCOPE_KEY] = principal
+        state = scope.get("state")
+        if state is None:
+            scope["state"] = state = {}
+        state[STATE_KEY] = principal
+        if logging_on:
+            await self._call_logged(scope, receive, send, found[0].path, principal, started)
+            return True
+        try:
+            await self.app(scope, receive, send)
+        except AuthgateError as exc:
+            # Raised by a dependency such as RequireScopes, before the app answers. (After
+            # it started answering, the server refuses this second start and aborts the
+            # response: the same end as re-raising, without the bookkeeping on every send.)
+            await self._send_error(send, exc, scope["method"])
+        return True
+
+    async def _call_logged(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        path: str,
+        principal: Principal,
+        started: float,
+    ) -> None:
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        method = scope["method"]
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except AuthgateError as exc:
+            status = await self._send_error(send, exc, method)
+        finally:
+            self._log(scope, None, method, path, status, principal, started)
 
     async def _send_error(self, send: Send, error: AuthgateError, method: str = "GET") -> int:
         # Refusals of SigV4 requests are S3Errors (the gate makes them so): S3's XML.
