@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any, Protocol
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from authgate.accesslog import AccessLog
 from authgate.adapters.asgi import PRINCIPAL_SCOPE_KEY, ErrorRenderer, default_rules
@@ -40,17 +40,12 @@ from authgate.sigv4.canonical import uri_encode
 
 __all__ = ["AuthgateWSGIMiddleware", "principal_of"]
 
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
-Environ = dict[str, Any]
+# The standard library's WSGI types, so that ``app.wsgi_app = AuthgateWSGIMiddleware(
+# app.wsgi_app)`` type-checks against Flask's, Django's and anyone else's.
+Environ = WSGIEnvironment
+WSGIApp = WSGIApplication
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
 
-
-class StartResponse(Protocol):
-    def __call__(
-        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = ..., /
-    ) -> Callable[[bytes], object]: ...
-
-
-WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 _REASONS = {
     400: "Bad Request",
