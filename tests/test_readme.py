@@ -7,7 +7,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.responses import PlainTextResponse
 
+from tests.middleware.test_wsgi import wsgi_server
 from tests.support import live_server
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -21,7 +23,7 @@ def test_the_readme_middleware_snippet_guards_reads_writes_and_approvals(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AUTHGATE_DATA_DIR", str(data_dir))
-    (snippet,) = _python_blocks()
+    snippet = _python_blocks()[0]
     namespace: dict[str, object] = {}
     exec(compile(snippet, str(README), "exec"), namespace)
     app = namespace["app"]
@@ -39,3 +41,46 @@ def test_the_readme_middleware_snippet_guards_reads_writes_and_approvals(
         assert httpx.post(f"{url}/other").status_code == 401  # default deny
         approved = httpx.post(f"{url}/packages/demo/approve", headers={"X-API-Key": admin_key})
         assert approved.status_code == 404  # allowed through; the app has no such route
+
+
+def test_the_readme_flask_snippet_guards_writes(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTHGATE_DATA_DIR", str(data_dir))
+    namespace: dict[str, object] = {"__name__": __name__}  # Flask finds its root by it
+    exec(compile(_python_blocks()[1], str(README), "exec"), namespace)
+    app = namespace["app"]
+
+    @app.route("/packages", methods=["GET", "POST"])  # type: ignore[attr-defined]
+    def packages() -> list[str]:
+        return ["demo"]
+
+    with wsgi_server(app) as url:
+        assert httpx.get(f"{url}/packages").json() == ["demo"]
+        refused = httpx.post(f"{url}/packages")
+        assert refused.status_code == 401
+        assert refused.json()["code"] == "missing_credentials"
+        admin_key = (data_dir / "admin.key").read_text().strip()
+        assert httpx.post(f"{url}/packages", headers={"X-API-Key": admin_key}).status_code == 200
+    app.wsgi_app.close()  # type: ignore[attr-defined]
+
+
+def test_the_readme_starlette_snippet_needs_a_credential_everywhere(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTHGATE_DATA_DIR", str(data_dir))
+    namespace: dict[str, object] = {}
+    exec(compile(_python_blocks()[2], str(README), "exec"), namespace)
+    app = namespace["app"]
+
+    async def hello(_request: object) -> PlainTextResponse:
+        return PlainTextResponse("hello")
+
+    app.router.add_route("/hello", hello)  # type: ignore[attr-defined]
+
+    with live_server(app) as url:
+        refused = httpx.get(f"{url}/hello")
+        assert refused.status_code == 401
+        admin_key = (data_dir / "admin.key").read_text().strip()
+        allowed = httpx.get(f"{url}/hello", headers={"X-API-Key": admin_key})
+        assert allowed.text == "hello"
