@@ -140,6 +140,9 @@ class WatchedDownload:
                 return
             await send({"type": "http.response.body", "body": piece, "more_body": True})
             sent += len(piece)
+            # Once the peer is gone, uvicorn's send() returns at once without suspending:
+            # yield, or the watcher never runs and the loop makes all ``size`` bytes.
+            await asyncio.sleep(0)
         await send({"type": "http.response.body", "body": b""})
         watcher.cancel()
 
