@@ -510,10 +510,17 @@ class Gateway:
             # watch for it so a client that hangs up does not keep a large download going.
             watcher = asyncio.create_task(_watch_disconnect(receive, gone))
         try:
+            count = 0
             async for chunk in response.content.iter_any():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 if gone.is_set():
                     return
+                count += 1
+                if not count % _YIELD_EVERY:
+                    # After a disconnect the server's send() returns without suspending,
+                    # and a buffered upstream never makes iter_any() wait: yield now and
+                    # then, or the watcher would not run until the download ran dry.
+                    await asyncio.sleep(0)
             await send({"type": "http.response.body", "body": b""})
         finally:
             if watcher is not None:
@@ -633,6 +640,9 @@ def _response_headers(raw: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, b
         named = connection_tokens(connection)
         headers = [item for item in headers if item[0] not in named]
     return headers
+
+
+_YIELD_EVERY = 16  # response chunks between two chances for the disconnect watcher
 
 
 async def _watch_disconnect(receive: Receive, gone: asyncio.Event) -> None:
