@@ -18,6 +18,9 @@ install wrk``), else a small aiohttp load generator. Cases:
 - aiohttp:     a plain aiohttp pass-through proxy with no authentication, in front of the
                same bare server: the floor the gateway is measured against.
 
+Servers run on the first CPU and the load generator on the others (``--no-pin`` leaves
+placement to the OS, which on a small machine lets the two take turns on one core).
+
 Targets: middleware >= 90 % of bare; gateway >= aiohttp. The access log (one line per
 request) is off for the authgate cases, as uvicorn's is for every case; it is a
 measured extra of its own. A measurement, not a test: nothing here asserts.
@@ -288,6 +291,25 @@ def serve_command(case: str, port: int, upstream: str, data_dir: str, token: str
     return command + ["--upstream", upstream, "--data-dir", data_dir, "--token", token]
 
 
+def cpu_split(pin: bool) -> tuple[set[int] | None, set[int] | None]:
+    """(server CPUs, load CPUs): the servers on the first CPU, the load generator on the
+    others, so the two never take turns on one core. ``None``: leave it to the OS."""
+    if not pin or not hasattr(os, "sched_getaffinity"):
+        return None, None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None
+    return {cpus[0]}, set(cpus[1:])
+
+
+SERVER_CPUS: set[int] | None = None
+
+
+def _pin_server() -> None:
+    if SERVER_CPUS is not None:
+        os.sched_setaffinity(0, SERVER_CPUS)
+
+
 @contextmanager
 def server(
     case: str, *, upstream: str = "", data_dir: str = "", token: str = ""
@@ -296,7 +318,9 @@ def server(
     command = serve_command(case, port, upstream, data_dir, token)
     log = tempfile.NamedTemporaryFile(prefix=f"bench-{case}-", suffix=".log", delete=False)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log, stderr=log, preexec_fn=_pin_server
+    )
     try:
         try:
             wait_for(port)
@@ -399,6 +423,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="let the OS place servers and load on any CPU"
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--upstream", default="", help=argparse.SUPPRESS)
@@ -409,6 +436,10 @@ def main() -> None:
         serve(args.serve, args.port, args.upstream, args.data_dir, args.token)
         return
 
+    global SERVER_CPUS
+    SERVER_CPUS, load_cpus = cpu_split(not args.no_pin)
+    if load_cpus is not None:
+        os.sched_setaffinity(0, load_cpus)  # the load generator (wrk inherits it)
     cases = [case.strip() for case in args.cases.split(",") if case.strip()]
     runs: dict[str, list[float]] = {case: [] for case in cases}
     cpu: dict[str, list[float]] = {case: [] for case in cases}
@@ -463,9 +494,14 @@ def main() -> None:
         return
     loader = "wrk" if shutil.which("wrk") else "python (aiohttp)"
     base = results.get("bare")
+    placement = (
+        f"servers on CPU {sorted(SERVER_CPUS)}, load on CPU {sorted(load_cpus or ())}"
+        if SERVER_CPUS
+        else "unpinned"
+    )
     print(
         f"load: {loader}, {args.connections} connections, "
-        f"best of {args.rounds} x {args.duration:g} s per case"
+        f"best of {args.rounds} x {args.duration:g} s per case, {placement}"
     )
     print(
         f"{'case':<15} {'requests/s':>11} {'vs bare':>8} {'per round':>10} {'CPU µs/req':>11}"
