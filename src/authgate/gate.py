@@ -123,7 +123,7 @@ class Gate:
         if not self.memory_decides:
             return None
         principal = self.authenticator.remembered(token)
-        if principal is None or not (rule.public or rule.authorize(principal) is None):
+        if principal is None or not rule.permits(principal):
             return None
         return principal
 
