@@ -106,12 +106,7 @@ class Authenticator:
         ``None`` decides nothing; ``authenticate_token`` gives the full answer."""
         if not self.ready:
             return None
-        token_digest = hashlib.sha256(token).hexdigest()
-        principal = self._cache.get(token_digest)  # _from_memory's first step, inlined
-        if principal is not None:
-            self._usage.record(principal.id)
-            return principal
-        return self._from_memory(token_digest)
+        return self._from_memory(hashlib.sha256(token).hexdigest())
 
     def _from_memory(self, token_digest: str) -> Principal | None:
         principal = self._cache.get(token_digest)

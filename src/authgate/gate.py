@@ -236,26 +236,25 @@ class Gate:
             return Verdict(principal, granted, verdict.rate)
         return Verdict(principal, rate=verdict.rate, s3=granted)
 
-    def _audit_refusal(self, error: AuthgateError, facts: Callable[[], RequestFacts]) -> None:
+    def _audit_refusal(self, error: AuthgateError, client: str | None) -> None:
         # Only the store's answer names a disabled owner, so this runs off the event loop.
         if isinstance(error, OwnerDisabled):
             try:
-                self.lifecycle.audit_disabled_owner(error, self.client_address(facts()))
+                self.lifecycle.audit_disabled_owner(error, client)
             except NotReady:
                 log.warning("a disabled user's key was refused; the audit log is unreachable")
 
     def _failed(
         self, facts: Callable[[], RequestFacts], error: AuthgateError, *, allow_io: bool
     ) -> Verdict | None:
-        if self.failure_limit is None:
-            self._audit_refusal(error, facts)
-            return Verdict(error=error)
-        if not allow_io and not self.limiter_in_memory:
+        if self.failure_limit is not None and not allow_io and not self.limiter_in_memory:
             return None
-        client = self.client_address(facts()) or "unknown"
-        self._audit_refusal(error, facts)
+        client = self.client_address(facts())
+        self._audit_refusal(error, client)
+        if self.failure_limit is None:
+            return Verdict(error=error)
         try:
-            rate = self.limiter.hit(self.failure_limit, _FAILURES, client)
+            rate = self.limiter.hit(self.failure_limit, _FAILURES, client or "unknown")
         except NotReady as exc:
             return Verdict(error=exc)
         if not rate.allowed:

@@ -37,12 +37,12 @@ class UsageBuffer:
             del self._hits[:taken]
             now = self._clock()
             for key_id, count in Counter(hits).items():
-                slot = self._pending.get(key_id)
-                if slot is None:
-                    self._pending[key_id] = [count, now]
-                else:
-                    slot[0] += count
-                    slot[1] = now
+                self._add_locked(key_id, count, now)
+
+    def _add_locked(self, key_id: str, count: float, last: float) -> None:
+        slot = self._pending.setdefault(key_id, [0, last])
+        slot[0] += count
+        slot[1] = max(slot[1], last)
 
     def flush(self, sink: Callable[[Mapping[str, tuple[int, datetime]]], None]) -> int:
         """Hand everything pending to ``sink``; on failure keep it for the next flush."""
@@ -60,8 +60,6 @@ class UsageBuffer:
         except Exception:
             with self._lock:
                 for key_id, (count, last) in pending.items():
-                    slot = self._pending.setdefault(key_id, [0, last])
-                    slot[0] += count
-                    slot[1] = max(slot[1], last)
+                    self._add_locked(key_id, count, last)
             raise
         return len(batch)
