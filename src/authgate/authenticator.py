@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from typing import Protocol
 
@@ -14,7 +13,7 @@ from authgate.facts import RequestFacts
 from authgate.principal import Principal
 from authgate.static_tokens import StaticTokens
 from authgate.store.records import ApiKeyRecord
-from authgate.tokens import is_well_formed
+from authgate.tokens import digest, is_well_formed, sha256
 from authgate.usage import UsageBuffer
 
 __all__ = ["Authenticator", "Decision", "KeyLookup"]
@@ -90,7 +89,7 @@ class Authenticator:
             return _NOT_READY
         # Looking up by digest means the secret itself is never compared byte by byte,
         # so the time taken says nothing about how close a guess was.
-        token_digest = hashlib.sha256(token.encode()).hexdigest()
+        token_digest = digest(token)
         principal = self._from_memory(token_digest)
         if principal is not None:
             return principal
@@ -106,7 +105,7 @@ class Authenticator:
         ``None`` decides nothing; ``authenticate_token`` gives the full answer."""
         if not self.ready:
             return None
-        return self._from_memory(hashlib.sha256(token).hexdigest())
+        return self._from_memory(sha256(token).hexdigest())
 
     def _from_memory(self, token_digest: str) -> Principal | None:
         principal = self._cache.get(token_digest)

@@ -75,6 +75,10 @@ _FAILURES = "authgate-auth-failures"
 _PER_KEY = "authgate-key"
 
 
+def _decides_nothing(_token: bytes) -> None:
+    return None
+
+
 class Gate:
     def __init__(
         self,
@@ -96,9 +100,15 @@ class Gate:
             parse_limit(settings.failure_rate_limit) if settings.failure_rate_limit else None
         )
         self.key_limit = parse_limit(settings.key_rate_limit) if settings.key_rate_limit else None
-        # A remembered credential that satisfies the rule is the whole decision (see
-        # ``remembered``) unless a per-key limit must count it too.
+        # The hot path: a credential memory vouches for, once it satisfies the rule, is the
+        # whole decision unless a per-key limit must count it too. ``remembered(token)``
+        # gives its principal, or ``None`` to decide nothing (the adapter then takes the
+        # general path, ``check_credential``, which answers every case). Bound here, not
+        # wrapped in a method: the call is a measurable share of a remembered request.
         self.memory_decides = self.enabled and self.key_limit is None
+        self.remembered: Callable[[bytes], Principal | None] = (
+            self.authenticator.remembered if self.memory_decides else _decides_nothing
+        )
         # A limiter in memory can count on the event loop; Redis needs the worker thread.
         self.limiter_in_memory = isinstance(runtime.limiter.storage, MemoryStorage)
         self.reserved = reserved_prefix.rstrip("/").lower() if reserved_prefix else None
@@ -115,17 +125,6 @@ class Gate:
 
     def client_address(self, facts: RequestFacts) -> str | None:
         return self.proxies.client_address(facts)
-
-    def remembered(self, token: bytes, rule: Rule) -> Principal | None:
-        """The hot path: the principal of a token memory vouches for, when it satisfies
-        ``rule`` and nothing else is left to decide. ``None`` decides nothing: the adapter
-        then takes the general path (``check_credential``), which answers every case."""
-        if not self.memory_decides:
-            return None
-        principal = self.authenticator.remembered(token)
-        if principal is None or not rule.permits(principal):
-            return None
-        return principal
 
     def check(
         self, facts: RequestFacts, rule: Rule, match_path: str, *, allow_io: bool

@@ -64,6 +64,15 @@ def test_digest_is_sha256_of_the_whole_token_and_hint_is_short() -> None:
     assert len(generated.hint.rstrip("…")) - len("ag_") == 4
 
 
+@given(st.binary(max_size=300))
+def test_the_short_input_sha256_is_hashlibs_sha256(data: bytes) -> None:
+    """Tokens are hashed with CPython's built-in SHA-256 where it has one (faster on short
+    input than OpenSSL's); every stored digest must stay what hashlib computes."""
+    assert digest(data) == hashlib.sha256(data).hexdigest()
+    text = data.decode("latin-1")
+    assert digest(text) == hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def test_generated_tokens_are_well_formed() -> None:
     for _ in range(200):
         assert is_well_formed(generate_token().token)

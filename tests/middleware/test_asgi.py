@@ -179,6 +179,27 @@ def test_revoked_keys_are_refused(runtime: Runtime) -> None:
         assert refused.json()["code"] == "invalid_token"
 
 
+def test_a_route_remembers_only_who_it_let_through(served: tuple[str, Runtime, Echo]) -> None:
+    """Once a route let a key through, the same key passes it again from memory: another
+    key on that route is still judged, the same key on another route too, and a key
+    revoked after it passed is refused there."""
+    url, rt, echo = served
+    writer = rt.keys.create(Actor("tests"), name="writer", scopes=["items:write"])
+    reader = new_key(rt, "reader", "items:read")
+    with httpx.Client(base_url=url) as client:
+
+        def post(token: str) -> int:
+            return client.post("/items", headers={"X-API-Key": token}).status_code
+
+        for _ in range(3):  # alternating, so each key follows the other on the hot path
+            assert post(writer.token) == 200
+            assert post(reader) == 403
+        assert client.get("/admin/x", headers={"X-API-Key": writer.token}).status_code == 403
+        rt.keys.revoke(Actor("tests"), writer.record.id)
+        assert post(writer.token) == 401
+    assert echo.reached.count("/items") == 3
+
+
 def test_a_runtime_that_is_not_started_fails_closed(settings_for: Callable[..., Any]) -> None:
     rt = Runtime(settings_for())
     echo = Echo()

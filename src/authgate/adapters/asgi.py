@@ -190,6 +190,19 @@ def _lone_token(scope: Scope) -> bytes | None:
     return token.strip()
 
 
+class _Route:
+    """What the middleware remembers of one (method, raw path): the canonical path, the
+    rule that matched, and the last principal that rule let through. Rules and principals
+    never change, so for that principal an identity check repeats the rule's answer."""
+
+    __slots__ = ("canon", "passed", "rule")
+
+    def __init__(self, canon: CanonicalPath, rule: Rule) -> None:
+        self.canon = canon
+        self.rule = rule
+        self.passed: Principal | None = None
+
+
 def _credential_from_subprotocols(
     headers: list[tuple[bytes, bytes]], tokens: list[str]
 ) -> tuple[list[tuple[bytes, bytes]], AuthgateError | None]:
@@ -291,7 +304,7 @@ class AuthgateMiddleware:
         self._lifespan_seen = False
         self._warned_not_started = False
         # (method, raw path) -> canonical path and rule: most traffic repeats a few paths.
-        self._routes: dict[tuple[str, bytes], tuple[CanonicalPath, Rule]] = {}
+        self._routes: dict[tuple[str, bytes], _Route] = {}
 
     def _handle_errors_of(self, app: Any) -> None:
         """Wrapped around a Starlette or FastAPI app from outside, the middleware would only
@@ -320,12 +333,15 @@ class AuthgateMiddleware:
         kind = scope["type"]
         if kind == "http":
             # The hot path is inlined here: each coroutine less is a measurable share of
-            # what the middleware costs a request.
-            started = time.perf_counter()
+            # what the middleware costs a request. The clock is read only for the log.
+            access_log = self.access_log
+            started = (
+                time.perf_counter() if access_log is not None and access_log.enabled() else None
+            )
             remembered = self._remembered(scope)
             if remembered is None:
                 await self._http(scope, receive, send, started)
-            elif self.access_log is not None and self.access_log.enabled():
+            elif started is not None:
                 await self._call_logged(scope, receive, send, *remembered, started)
             else:
                 try:
@@ -350,7 +366,7 @@ class AuthgateMiddleware:
             return canonical_path(quote(scope["path"], safe=_SAFE_PATH_CHARS))
         return canonical_path(raw.decode("latin-1"))
 
-    def _route(self, scope: Scope, method: str) -> tuple[CanonicalPath, Rule]:
+    def _route(self, scope: Scope, method: str) -> _Route:
         raw = scope.get("raw_path")
         key = (method, raw) if raw is not None else None
         if key is not None:
@@ -358,7 +374,7 @@ class AuthgateMiddleware:
             if found is not None:
                 return found
         canon = self._canonical(scope)
-        found = (canon, self.gate.rule_for(method, canon.match))
+        found = _Route(canon, self.gate.rule_for(method, canon.match))
         if key is not None:
             if len(self._routes) >= _ROUTE_CACHE_SIZE:
                 self._routes.clear()
@@ -425,20 +441,23 @@ class AuthgateMiddleware:
         )
 
     # -- HTTP ----------------------------------------------------------------------------
-    async def _http(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
-        logging_on = self.access_log is not None and self.access_log.enabled()
+    async def _http(
+        self, scope: Scope, receive: Receive, send: Send, started: float | None
+    ) -> None:
+        """The general path; ``started`` is when the request came, when it is logged."""
         method: str = scope["method"]
         try:
-            canon, rule = self._route(scope, method)
+            route = self._route(scope, method)
         except InvalidPath as exc:
             status = await self._send_error(send, exc)
-            if logging_on:
+            if started is not None:
                 raw = scope.get("raw_path")
                 shown = raw.decode("latin-1") if raw is not None else scope.get("path", "")
                 self._log(scope, None, method, shown, status, None, started)
             return
+        canon = route.canon
         request = GateRequest(scope, method, canon.path, scope["headers"])
-        verdict = await self._verdict(request, rule, canon.match)
+        verdict = await self._verdict(request, route.rule, canon.match)
         principal = verdict.principal
         passed = verdict.s3
         s3 = AsgiS3(passed, method) if passed is not None else None
@@ -447,7 +466,7 @@ class AuthgateMiddleware:
             error = s3.refusal(scope["headers"])
         if error is not None:
             status = await self._send_error(send, error, method)
-            if logging_on:
+            if started is not None:
                 self._log(scope, request, method, canon.path, status, principal, started)
             return
 
@@ -487,7 +506,7 @@ class AuthgateMiddleware:
                 raise
             status = await self._send_error(send, exc, method)
         finally:
-            if logging_on:
+            if started is not None:
                 self._log(scope, request, method, canon.path, status, principal, started)
 
     def _remembered(self, scope: Scope) -> tuple[str, Principal] | None:
@@ -495,21 +514,25 @@ class AuthgateMiddleware:
         satisfies. The principal is then in the scope, and the path and principal come
         back for the log; ``None`` decides nothing, and ``_http`` takes the general path."""
         raw = scope.get("raw_path")
-        found = self._routes.get((scope["method"], raw)) if raw is not None else None
-        if found is None or found[0].changed:
+        route = self._routes.get((scope["method"], raw)) if raw is not None else None
+        if route is None or route.canon.changed:
             return None
         token = _lone_token(scope)
         if token is None:
             return None
-        principal = self.gate.remembered(token, found[1])
+        principal = self.gate.remembered(token)
         if principal is None:
             return None
+        if principal is not route.passed:
+            if not route.rule.permits(principal):
+                return None
+            route.passed = principal
         scope[PRINCIPAL_SCOPE_KEY] = principal
         state = scope.get("state")
         if state is None:
             scope["state"] = state = {}
         state[STATE_KEY] = principal
-        return found[0].path, principal
+        return route.canon.path, principal
 
     async def _call_logged(
         self,
