@@ -21,6 +21,14 @@ install wrk``), else a small aiohttp load generator. Cases:
 Servers run on the first CPU and the load generator on the others (``--no-pin`` leaves
 placement to the OS, which on a small machine lets the two take turns on one core).
 
+On a shared virtual machine the speed of the whole machine can swing by a third within
+seconds, which no interleaving of separate measurements quite cancels. ``--pairs N``
+adds N rounds of same-moment pairs for the in-process cases: bare and the case, each a
+fresh pair of processes, both on the server CPU and loaded at once, so that whatever the
+machine does, it does to both; sharing the CPU, each serves in inverse proportion to what
+a request costs it. A second bare server measured the same way is the control: its ratio
+shows how much a pair of processes differs when nothing else does.
+
 Targets: middleware >= 90 % of bare; gateway >= aiohttp. The access log (one line per
 request) is off for the authgate cases, as uvicorn's is for every case; it is a
 measured extra of its own. A measurement, not a test: nothing here asserts.
@@ -32,6 +40,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -42,6 +51,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -416,6 +426,52 @@ def headers_for(case: str, token: str) -> dict[str, str]:
     return {"X-API-Key": token}
 
 
+# Cases that are one process serving /hello themselves (no upstream): they can share the
+# server CPU with a bare server for a same-moment pair.
+PAIRABLE = ("bare", "middleware", "handwritten", "fastapi", "basehttp")
+
+
+def same_moment_ratio(
+    case: str, data_dir: str, token: str, seconds: float, connections: int, bare_first: bool
+) -> float:
+    """``case``'s throughput over bare's while both are loaded at once, each by its own
+    wrk, on fresh processes (so that no one process's luck of memory layout persists)."""
+    with server("bare") as bare, server(case, data_dir=data_dir, token=token) as other:
+        targets = [(bare, {}), (other, headers_for(case, token))]
+        for target, headers in targets:  # warm-up, one at a time
+            run_wrk(f"{target.url}/hello", headers, 1.0, connections)
+        if not bare_first:
+            targets.reverse()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = [
+                pool.submit(run_wrk, f"{target.url}/hello", headers, seconds, connections // 2)
+                for target, headers in targets
+            ]
+            rates = [future.result()[0] for future in futures]
+    if not bare_first:
+        rates.reverse()
+    return rates[1] / rates[0]
+
+
+def run_pairs(
+    cases: list[str], rounds: int, data_dir: str, token: str, seconds: float, connections: int
+) -> dict[str, list[float]]:
+    ratios: dict[str, list[float]] = {case: [] for case in cases}
+    for index in range(rounds):
+        for case in cases:
+            ratios[case].append(
+                same_moment_ratio(case, data_dir, token, seconds, connections, index % 2 == 0)
+            )
+    return ratios
+
+
+def middle_half(values: list[float]) -> tuple[float, float] | None:
+    if len(values) < 4:
+        return None
+    quartiles = statistics.quantiles(values, n=4)
+    return quartiles[0], quartiles[2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
@@ -423,6 +479,14 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--seed", type=int, default=1, help="seeds the order of each round")
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also N rounds of same-moment pairs with bare (needs wrk and two CPUs)",
+    )
     parser.add_argument(
         "--no-pin", action="store_true", help="let the OS place servers and load on any CPU"
     )
@@ -458,9 +522,12 @@ def main() -> None:
         for case in cases:  # warm-up, not counted
             load(f"{servers[case].url}/hello", headers_for(case, token), 1.0, args.connections)
         # Rounds interleave the cases, and each case keeps its best round: a burst of
-        # other work on the machine then costs one measurement, not one case.
+        # other work on the machine then costs one measurement, not one case. Each round
+        # takes the cases in a new order (seeded, so runs are comparable): in a fixed
+        # order, whatever drifts within a round would favour the cases measured first.
+        order = random.Random(args.seed)
         for _ in range(args.rounds):
-            for case in cases:
+            for case in order.sample(cases, len(cases)):
                 pid = servers[case].pid
                 before = cpu_seconds(pid)
                 rate, count = load(
@@ -473,21 +540,40 @@ def main() -> None:
                 runs[case].append(rate)
                 if before is not None and after is not None and count:
                     cpu[case].append((after - before) / count * 1e6)
+        stack.close()  # the pairs start servers of their own
+        pair_cases = [case for case in cases if case in PAIRABLE]
+        pairs: dict[str, list[float]] = {}
+        if args.pairs and (load is not run_wrk or SERVER_CPUS is None):
+            print("same-moment pairs skipped: they need wrk and two CPUs", file=sys.stderr)
+        elif args.pairs:
+            pairs = run_pairs(
+                pair_cases, args.pairs, data_dir, token, args.duration, args.connections
+            )
     results = {case: max(values) for case, values in runs.items()}
     cpu_per_request = {case: min(values) for case, values in cpu.items() if values}
     # Each round measures every case within seconds of the others, so the ratio of a
     # case to bare in one round is little touched by the machine's slower spells; the
     # median over rounds is the steadier figure when the best rounds disagree.
-    paired = {
-        case: statistics.median(v / b for v, b in zip(values, runs["bare"], strict=True))
+    ratios = {
+        case: [v / b for v, b in zip(values, runs["bare"], strict=True)]
         for case, values in runs.items()
         if "bare" in runs
     }
+    paired = {case: statistics.median(values) for case, values in ratios.items()}
+    # The middle half of the rounds' ratios: how far one round can be trusted here.
+    spread = {case: middle for case, values in ratios.items() if (middle := middle_half(values))}
 
     if args.json:
         print(
             json.dumps(
-                {"best": results, "runs": runs, "cpu_us": cpu_per_request, "paired": paired},
+                {
+                    "best": results,
+                    "runs": runs,
+                    "cpu_us": cpu_per_request,
+                    "paired": paired,
+                    "paired_middle_half": spread,
+                    "same_moment_pairs": pairs,
+                },
                 indent=2,
             )
         )
@@ -504,16 +590,34 @@ def main() -> None:
         f"best of {args.rounds} x {args.duration:g} s per case, {placement}"
     )
     print(
-        f"{'case':<15} {'requests/s':>11} {'vs bare':>8} {'per round':>10} {'CPU µs/req':>11}"
-        "   all rounds"
+        f"{'case':<15} {'requests/s':>11} {'vs bare':>8} {'per round':>10} {'middle half':>12}"
+        f" {'CPU µs/req':>11}   all rounds"
     )
     for case, value in results.items():
         ratio = f"{value / base:8.0%}" if base else "       -"
         median = f"{paired[case]:10.0%}" if case in paired else "         -"
+        middle = f"{spread[case][0]:.0%}-{spread[case][1]:.0%}" if case in spread else "-"
         per = f"{cpu_per_request[case]:11.0f}" if case in cpu_per_request else "          -"
         rounds = ", ".join(f"{v:,.0f}" for v in runs[case])
-        print(f"{case:<15} {value:>11,.0f} {ratio} {median} {per}   {rounds}")
-    print("vs bare: best round over best round; per round: median of the rounds' ratios")
+        print(f"{case:<15} {value:>11,.0f} {ratio} {median} {middle:>12} {per}   {rounds}")
+    print(
+        "vs bare: best round over best round; per round: median of the rounds' ratios, "
+        "and the middle half of them"
+    )
+    if pairs:
+        print(
+            f"\nsame-moment pairs: {args.pairs} rounds, each a fresh bare server and the case "
+            f"on CPU {sorted(SERVER_CPUS or ())}, loaded at once ({args.connections // 2} "
+            "connections each)"
+        )
+        print(f"{'case':<15} {'vs bare':>8} {'middle half':>12}   all rounds")
+        for case, values in pairs.items():
+            middle = middle_half(values)
+            shown = f"{middle[0]:.0%}-{middle[1]:.0%}" if middle else "-"
+            label = "bare (control)" if case == "bare" else case
+            rounds = ", ".join(f"{v:.0%}" for v in values)
+            print(f"{label:<15} {statistics.median(values):8.0%} {shown:>12}   {rounds}")
+        print("vs bare: the median of the rounds' ratios")
     if "gateway" in results and "aiohttp" in results:
         per_round = statistics.median(
             g / a for g, a in zip(runs["gateway"], runs["aiohttp"], strict=True)
