@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -73,6 +74,10 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if not Path(NGINX).is_file():
+        # A failure, not a skip: these tests are part of the suite. ./scripts/test (the
+        # README's test command, and CI's) installs nginx before it runs pytest.
+        pytest.fail(f"nginx is not installed ({NGINX}); run ./scripts/test, which installs it")
     tmp = tmp_path_factory.mktemp("nginx")
     data_dir = tmp / "data"
     data_dir.mkdir(mode=0o700)
