@@ -13,7 +13,7 @@ from authgate.facts import RequestFacts
 from authgate.principal import Principal
 from authgate.static_tokens import StaticTokens
 from authgate.store.records import ApiKeyRecord
-from authgate.tokens import digest, is_well_formed, sha256
+from authgate.tokens import digest, digest_bytes, is_well_formed
 from authgate.usage import UsageBuffer
 
 __all__ = ["Authenticator", "Decision", "KeyLookup"]
@@ -105,7 +105,7 @@ class Authenticator:
         ``None`` decides nothing; ``authenticate_token`` gives the full answer."""
         if not self.ready:
             return None
-        return self._from_memory(sha256(token).hexdigest())
+        return self._from_memory(digest_bytes(token))
 
     def _from_memory(self, token_digest: str) -> Principal | None:
         principal = self._cache.get(token_digest)

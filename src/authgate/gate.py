@@ -105,9 +105,9 @@ class Gate:
         # gives its principal, or ``None`` to decide nothing (the adapter then takes the
         # general path, ``check_credential``, which answers every case). Bound here, not
         # wrapped in a method: the call is a measurable share of a remembered request.
-        self.memory_decides = self.enabled and self.key_limit is None
+        memory_decides = self.enabled and self.key_limit is None
         self.remembered: Callable[[bytes], Principal | None] = (
-            self.authenticator.remembered if self.memory_decides else _decides_nothing
+            self.authenticator.remembered if memory_decides else _decides_nothing
         )
         # A limiter in memory can count on the event loop; Redis needs the worker thread.
         self.limiter_in_memory = isinstance(runtime.limiter.storage, MemoryStorage)

@@ -255,7 +255,8 @@ class Rule:
 
     def permits(self, principal: Principal) -> bool:
         """``self.public or self.authorize(principal) is None`` in one expression: the hot
-        path asks it of every remembered credential, where the long form's calls showed."""
+        path asks it whenever a route sees a principal other than the last one it let
+        through, where the long form's calls showed."""
         role = principal.role
         if role == "admin" or self.public:
             return True

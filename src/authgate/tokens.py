@@ -21,10 +21,10 @@ __all__ = [
     "DEFAULT_PREFIX",
     "GeneratedToken",
     "digest",
+    "digest_bytes",
     "generate_token",
     "hint",
     "is_well_formed",
-    "sha256",
 ]
 
 DEFAULT_PREFIX = "ag"
@@ -108,12 +108,17 @@ def _short_input_sha256() -> Callable[[bytes], _Digest]:
     return hashlib.sha256
 
 
-sha256 = _short_input_sha256()
+_new_sha256 = _short_input_sha256()
 
 
-def digest(token: str | bytes) -> str:
-    """The hex SHA-256 of a token (a ``str`` as UTF-8): what the store keeps."""
-    return sha256(token.encode("utf-8") if isinstance(token, str) else token).hexdigest()
+def digest(token: str) -> str:
+    """The hex SHA-256 of a token, as UTF-8: what the store keeps."""
+    return digest_bytes(token.encode("utf-8"))
+
+
+def digest_bytes(token: bytes) -> str:
+    """``digest`` of a token still in bytes, as adapters read it from raw headers."""
+    return _new_sha256(token).hexdigest()
 
 
 def hint(token: str) -> str:
