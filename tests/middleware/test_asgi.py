@@ -200,6 +200,23 @@ def test_a_route_remembers_only_who_it_let_through(served: tuple[str, Runtime, E
     assert echo.reached.count("/items") == 3
 
 
+def test_a_token_with_stray_spaces_gets_the_same_answer_on_a_warm_route(
+    served: tuple[str, Runtime, Echo],
+) -> None:
+    """The hot path hashes the token as sent; spaces around it make it miss memory, and
+    the general path, which trims them, still answers: the same key, the same verdict."""
+    url, rt, _ = served
+    key = rt.keys.create(Actor("tests"), name="spaced", scopes=["items:read"])
+    assert raw_get(url, "/private/x", {"X-API-Key": key.token})[0] == 200  # the route is warm
+    for headers in (
+        {"X-API-Key": f"  {key.token}\t "},
+        {"Authorization": f"Bearer   {key.token}  "},
+    ):
+        status, body = raw_get(url, "/private/x", headers)
+        assert (status, body["principal"]) == (200, key.record.id)
+    assert raw_get(url, "/private/x", {"X-API-Key": f" {key.token}x "})[0] == 401
+
+
 def test_a_runtime_that_is_not_started_fails_closed(settings_for: Callable[..., Any]) -> None:
     rt = Runtime(settings_for())
     echo = Echo()
