@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import threading
 from typing import Protocol
 
 from authgate.cache import KeyCache
@@ -22,6 +23,9 @@ Decision = Principal | AuthgateError
 
 _INVALID = InvalidCredentials()
 _NOT_READY = NotReady()
+# How long a lookup waits for the same digest's lookup already under way before it asks
+# the store itself (a store that slow is failing; its own timeouts then answer).
+_FOLLOW_SECONDS = 10.0
 
 
 class KeyLookup(Protocol):
@@ -70,6 +74,9 @@ class Authenticator:
         self._admin_digest = admin_digest
         self._clock = clock
         self.ready = False
+        # digest -> done, for store reads under way (see ``_lookup``).
+        self._in_flight: dict[str, threading.Event] = {}
+        self._in_flight_lock = threading.Lock()
 
     def set_admin_digest(self, admin_digest: str) -> None:
         self._admin_digest = admin_digest
@@ -103,7 +110,8 @@ class Authenticator:
         """The principal of a token that memory vouches for (a cached key, a static token,
         the admin key), else ``None``: the hot path of adapters that read raw headers, and
         the first step of ``authenticate_token``, which gives the full answer. One frame,
-        the cache's aside: on the hot path each call is a measurable share of a request."""
+        the hash's and the cache's aside: on the hot path each call is a measurable share
+        of a request."""
         if not self.ready:
             return None
         token_digest = digest_bytes(token)
@@ -119,6 +127,30 @@ class Authenticator:
         return None
 
     def _lookup(self, token_digest: str) -> Decision:
+        """The store's answer, read once for all who ask at the same moment: when a busy
+        key's cache entry ends, every request in flight with it misses at once, and
+        without this each would take a worker thread to the store. The others wait for
+        the first read and take its principal from memory; any other outcome (a refusal,
+        a store error, a revocation in between) they read for themselves."""
+        with self._in_flight_lock:
+            first = self._in_flight.get(token_digest)
+            if first is None:
+                done = self._in_flight[token_digest] = threading.Event()
+        if first is not None:
+            first.wait(_FOLLOW_SECONDS)
+            principal = self._cache.get(token_digest)
+            if principal is not None:
+                self._usage.record(principal.id)
+                return principal
+            return self._read_store(token_digest)
+        try:
+            return self._read_store(token_digest)
+        finally:
+            with self._in_flight_lock:
+                del self._in_flight[token_digest]
+            done.set()
+
+    def _read_store(self, token_digest: str) -> Decision:
         generation = self._cache.generation
         try:
             record = self._store.find_key_by_digest(token_digest)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -359,5 +362,47 @@ def test_a_cached_key_is_looked_up_again_once_the_cache_ttl_ends(
         clock.advance(seconds=2)
         assert isinstance(runtime.authenticator.authenticate(api_key(created.token)), Principal)
         assert spy.calls == 2
+    finally:
+        runtime.close()
+
+
+@pytest.mark.parametrize("revoked", [False, True], ids=["live", "revoked"])
+def test_requests_that_miss_memory_together_share_one_store_read(
+    make_settings: Callable[..., Any], clock: ManualClock, monkeypatch: pytest.MonkeyPatch,
+    revoked: bool,
+) -> None:  # fmt: skip
+    """When a busy key is not in memory (its cache entry just ended), every request in
+    flight misses at once: one reads the store and the others wait for its answer. A
+    refusal is not shared, each waiting request reads it for itself, and all are refused."""
+    runtime = Runtime(make_settings(usage_flush_seconds=3600), clock=clock)
+    runtime.start()
+    try:
+        created = runtime.keys.create(ACTOR, name="busy")
+        if revoked:
+            runtime.keys.revoke(ACTOR, created.record.id)
+        read = runtime.store.find_key_by_digest
+        release = threading.Event()
+
+        def held_read(digest: str) -> Any:  # the real store, once every request is waiting
+            release.wait(10)
+            return read(digest)
+
+        spy = CallCounter(held_read)
+        monkeypatch.setattr(runtime.store, "find_key_by_digest", spy)
+        with ThreadPoolExecutor(8) as pool:
+            asked = [
+                pool.submit(runtime.authenticator.authenticate, api_key(created.token))
+                for _ in range(8)
+            ]
+            wait_until(lambda: spy.calls == 1)
+            time.sleep(0.3)  # the other seven reach the lookup meanwhile
+            assert spy.calls == 1
+            release.set()
+            decisions = [future.result(timeout=20) for future in asked]
+        if revoked:
+            assert all(isinstance(d, InvalidCredentials) for d in decisions)
+        else:
+            assert all(isinstance(d, Principal) and d.id == created.record.id for d in decisions)
+            assert spy.calls == 1
     finally:
         runtime.close()
