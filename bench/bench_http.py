@@ -11,7 +11,10 @@ install wrk``), else a small aiohttp load generator. Cases:
 - gateway:     ``authgate serve --upstream`` in front of the bare server (a second
                process), with a valid key: authentication and a proxy hop;
 - handwritten: the bare app behind a hand-written pure-ASGI check (SHA-256 and a set
-               lookup): the floor of any key check, and the "about 93 %" reference;
+               lookup): the floor of a key check that keeps digests, as authgate does;
+- dictlookup:  the same with the raw header looked up in a dict of plaintext tokens: the
+               issue's "about 93 %" reference, and what authgate must not do (secrets
+               kept in memory as they are); it shows what the per-request hash costs;
 - fastapi:     a FastAPI route with a hand-written ``APIKeyHeader`` dependency;
 - basehttp:    a ``BaseHTTPMiddleware`` bearer check (the pattern authgate avoids);
 - gateway-noauth: the ``Gateway`` app alone, no middleware: the proxy hop by itself;
@@ -63,6 +66,7 @@ CASES = [
     "bare",
     "middleware",
     "handwritten",
+    "dictlookup",
     "fastapi",
     "basehttp",
     "gateway",
@@ -164,6 +168,25 @@ def handwritten_app(token: str) -> Any:
     return app
 
 
+def dictlookup_app(token: str) -> Any:
+    """The cheapest check there is, and an unsafe one: plaintext tokens in a dict."""
+    inner = hello_app()
+    tokens = {token.encode(): "bench"}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"x-api-key" and value in tokens:
+                    break
+            else:
+                await send({"type": "http.response.start", "status": 401, "headers": []})
+                await send({"type": "http.response.body", "body": b""})
+                return
+        await inner(scope, receive, send)
+
+    return app
+
+
 def run_aiohttp_proxy(port: int, upstream: str) -> None:
     """A pass-through proxy written the usual way with aiohttp alone: no auth at all."""
     import aiohttp
@@ -218,6 +241,8 @@ def serve(case: str, port: int, upstream: str, data_dir: str, token: str) -> Non
         app = basehttp_app(token)
     elif case == "handwritten":
         app = handwritten_app(token)
+    elif case == "dictlookup":
+        app = dictlookup_app(token)
     elif case == "middleware":
         from authgate.adapters.asgi import AuthgateMiddleware
 
@@ -428,7 +453,7 @@ def headers_for(case: str, token: str) -> dict[str, str]:
 
 # Cases that are one process serving /hello themselves (no upstream): they can share the
 # server CPU with a bare server for a same-moment pair.
-PAIRABLE = ("bare", "middleware", "handwritten", "fastapi", "basehttp")
+PAIRABLE = ("bare", "middleware", "handwritten", "dictlookup", "fastapi", "basehttp")
 
 
 def same_moment_ratio(
