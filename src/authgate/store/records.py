@@ -38,6 +38,7 @@ class ApiKeyRecord:
     # Filled by look-ups that join the owner: who the key speaks for.
     owner_role: str | None = None
     owner_active: bool = True
+    owner_email: str | None = None
 
     def is_live(self, now: datetime) -> bool:
         if self.revoked_at is not None or not self.owner_active:
@@ -89,12 +90,15 @@ class AuditEvent:
     outcome: str = "success"
     detail: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
+    # Filled on reading when the actor is a user: who that is, for people to read.
+    actor_email: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "at": self.at.isoformat(),
             "actor": self.actor,
+            "actor_email": self.actor_email,
             "action": self.action,
             "target": self.target,
             "source": self.source,
