@@ -12,26 +12,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from http import HTTPStatus
 from typing import IO, Any, Protocol
 
-from authgate.s3access import (
-    BodyGuard,
-    ListBucketsFilterError,
-    S3Pass,
-    decode_body,
-    filter_list_buckets,
-    has_body,
-    render_s3,
-)
+from authgate.adapters.scope import Message, Receive, Send, send_error
+from authgate.s3.access import S3Pass, render_s3
+from authgate.s3.body import BodyGuard, has_body
+from authgate.s3.listbuckets import ListBucketsFilterError, decode_body, filter_list_buckets
 from authgate.sigv4 import S3Error
 
 __all__ = ["AsgiS3", "GuardedInput", "WsgiS3", "status_line"]
 
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 _READ_BLOCK = 64 * 1024
 _REWRITTEN = (b"content-length", b"content-encoding")
@@ -64,12 +56,15 @@ def _list_filtered(
 class AsgiS3:
     """One SigV4 request's body check and answer fix-ups, around an ASGI app."""
 
-    __slots__ = ("_held", "_parts", "_replaced", "guard", "list_grants", "method")
+    __slots__ = ("_held", "_parts", "_replaced", "closes", "guard", "list_grants", "method")
 
-    def __init__(self, s3: S3Pass, method: str) -> None:
+    def __init__(self, s3: S3Pass, method: str, closes: bool = False) -> None:
         self.guard = BodyGuard(s3.result) if BodyGuard.needed(s3.result) else None
         self.list_grants = s3.list_grants if method == "GET" else None
         self.method = method
+        # Whether a refusal here ends the connection (see authgate.adapters.connection):
+        # a body check fails before the body's end, and the rest is never read.
+        self.closes = closes
         self._replaced = False
         self._held: Message | None = None
         self._parts: list[bytes] = []
@@ -146,10 +141,10 @@ class AsgiS3:
         return fixed
 
     async def _send_error(self, send: Send, error: S3Error) -> None:
-        status, headers, body = render_s3(error, self.method)
-        encoded = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
-        await send({"type": "http.response.start", "status": status, "headers": encoded})
-        await send({"type": "http.response.body", "body": body})
+        # The app may have read the body by now: whether the connection ends was judged
+        # from the request's framing, before the app ran.
+        scope = {"type": "http", "headers": [(b"content-length", b"1")] if self.closes else []}
+        await send_error(scope, send, error, method=self.method)
 
 
 # -- WSGI ---------------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 ``SigV4Verifier.verify(facts)`` checks a request's signature (header or presigned URL)
 and returns a ``SigV4Result``; ``body_checker(result)`` then checks the body as it
-streams (SHA-256, aws-chunked signatures, checksum trailers); ``required_grant`` says
-which bucket grant the request needs; every failure is an ``S3Error`` rendered by
-``render_s3_error`` as S3 would.
+streams (SHA-256, aws-chunked signatures, checksum trailers); every failure is an
+``S3Error`` rendered by ``render_s3_error`` as S3 would. Which bucket grant a request
+needs is authgate's policy, not the spec: ``authgate.s3.grants``.
 """
 
 from __future__ import annotations
@@ -40,13 +40,6 @@ from authgate.sigv4.errors import (
     SignatureDoesNotMatch,
     XAmzContentSHA256Mismatch,
     render_s3_error,
-)
-from authgate.sigv4.grants import (
-    Permission,
-    bucket_and_key,
-    copy_source_grant,
-    grant_allows,
-    required_grant,
 )
 from authgate.sigv4.parse import (
     AuthorizationHeader,
@@ -88,7 +81,6 @@ __all__ = [
     "MalformedTrailerError",
     "MissingSecurityHeader",
     "PayloadMode",
-    "Permission",
     "PresignedQuery",
     "RequestTimeTooSkewed",
     "S3Error",
@@ -101,20 +93,16 @@ __all__ = [
     "UnsignedChecker",
     "XAmzContentSHA256Mismatch",
     "body_checker",
-    "bucket_and_key",
     "build_canonical_request",
     "canonical_header_value",
     "canonical_query",
     "canonical_uri",
     "chunk_string_to_sign",
-    "copy_source_grant",
     "derive_signing_key",
-    "grant_allows",
     "is_sigv4",
     "parse_authorization",
     "parse_presigned",
     "render_s3_error",
-    "required_grant",
     "sign",
     "split_query",
     "string_to_sign",
