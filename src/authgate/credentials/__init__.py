@@ -1,0 +1,1 @@
+"""Credentials: token format, verifiers, the verified-key cache, static tokens, the admin key."""
