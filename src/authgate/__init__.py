@@ -2,10 +2,15 @@
 
 The public API, re-exported here (``tests/test_exported_members.py`` guards it):
 middleware for ASGI and WSGI apps, FastAPI dependencies, rules, the principal a request
-was authenticated as, settings, the runtime and the error hierarchy.
+was authenticated as, settings, the runtime and the error hierarchy; and the API's client
+(``AuthgateClient``, ``AsyncAuthgateClient``, ``ClientError`` from ``authgate.client``),
+imported on first use, so that an app protected by authgate never loads httpx; and
+``JwksSource`` (``authgate.jwks``, the ``jwt`` extra), imported on first use too.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -23,8 +28,11 @@ from authgate.errors import (
     ConfigurationError,
     Conflict,
     Forbidden,
+    InvalidAssertion,
     InvalidCredentials,
+    InvalidLogin,
     InvalidRequest,
+    KeysUnavailable,
     MissingCredentials,
     NotFound,
     NotReady,
@@ -36,16 +44,42 @@ from authgate.principal import Principal
 from authgate.runtime import Runtime
 from authgate.settings import Settings, load_settings
 
+if TYPE_CHECKING:
+    from authgate.client import AsyncAuthgateClient, AuthgateClient, ClientError
+    from authgate.jwks import JwksSource
+
+_CLIENT_NAMES = ("AsyncAuthgateClient", "AuthgateClient", "ClientError")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLIENT_NAMES:
+        import authgate.client
+
+        return getattr(authgate.client, name)
+    if name == "JwksSource":
+        import authgate.jwks
+
+        return authgate.jwks.JwksSource
+    raise AttributeError(f"module 'authgate' has no attribute {name!r}")
+
+
 __all__ = [
+    "AsyncAuthgateClient",
+    "AuthgateClient",
     "AuthgateError",
     "AuthgateMiddleware",
     "AuthgateWSGIMiddleware",
+    "ClientError",
     "ConfigurationError",
     "Conflict",
     "CurrentPrincipal",
     "Forbidden",
+    "InvalidAssertion",
     "InvalidCredentials",
+    "InvalidLogin",
     "InvalidRequest",
+    "JwksSource",
+    "KeysUnavailable",
     "MissingCredentials",
     "NotFound",
     "NotReady",

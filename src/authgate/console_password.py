@@ -137,8 +137,13 @@ def _generated(path: Path, user: str, announce: Callable[[str], None]) -> Consol
         secret = read_secret_file(path)
     except FileNotFoundError:
         secret = secrets.token_urlsafe(24)
-        write_secret_file(path, secret + "\n")
-        announce(f"Console password generated for user {user!r}: {path}")
+        try:
+            write_secret_file(path, secret + "\n")
+        except FileExistsError:
+            secret = read_secret_file(path)  # another instance made it first: use theirs
+            announce(f"Console password for user {user!r}: {path}")
+        else:
+            announce(f"Console password generated for user {user!r}: {path}")
     else:
         announce(f"Console password for user {user!r}: {path}")
     return _fixed("generated", user, _strong(secret, str(path)), path)

@@ -3,14 +3,20 @@
     AuthgateError                  500 internal_error (base: status, code, detail, headers)
     ├── MissingCredentials         401 no credentials on a protected route
     ├── InvalidCredentials         401 unknown, malformed, expired or revoked credentials
-    │   └── OwnerDisabled          the same 401, for a disabled user's key (audited)
+    │   ├── OwnerDisabled          the same 401, for a disabled user's key (audited)
+    │   ├── InvalidJwt             401 jwt_*: an identity provider's JWT, refused, and why
+    │   └── InvalidLogin           401 invalid_login: wrong email or password at login
+    ├── InvalidAssertion           401 invalid_assertion: an upstream refuses a request
+    │                              whose X-Authgate-Assertion is missing or does not verify
     ├── Forbidden                  403 authenticated, but scope / role / grant missing
     ├── NotFound                   404
     ├── Conflict                   409
-    ├── InvalidRequest             422 (also the base of bad configuration at start-up)
+    ├── InvalidRequest             422 invalid_request (also the base of bad configuration
+    │                              at start-up); a request failing its schema is one too
     ├── RateLimited                429 with Retry-After and RateLimit-* headers
     ├── UpstreamError              502 bad_gateway: the gateway's upstream failed or is down
     ├── NotReady                   503 store not initialised or unreachable (fail closed)
+    │   └── KeysUnavailable        503 keys_unavailable: no JWKS key could be fetched yet
     ├── UpstreamTimeout            504 gateway_timeout: the upstream did not answer in time
     └── S3Error                    the SigV4 family: rendered as S3 XML (see authgate.sigv4)
 
@@ -27,8 +33,12 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "Forbidden",
+    "InvalidAssertion",
     "InvalidCredentials",
+    "InvalidJwt",
+    "InvalidLogin",
     "InvalidRequest",
+    "KeysUnavailable",
     "MissingCredentials",
     "NotFound",
     "NotReady",
@@ -86,6 +96,39 @@ class OwnerDisabled(InvalidCredentials):
         self.owner_id = owner_id
 
 
+class InvalidJwt(InvalidCredentials):
+    """A JWT from a configured identity provider, refused. Unlike authgate's own tokens,
+    the code says which check failed (``jwt_expired``, ``jwt_wrong_audience``, ...): a
+    provider's client needs it to fix its request, and checks on the claims run only
+    after the signature verified, so a forger learns nothing from them."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+class InvalidLogin(InvalidCredentials):
+    """An email and password that do not log in: one answer for a wrong password, an
+    unknown email and a disabled account. No token was sent, so the challenge names no
+    token error; the code tells a login client what to ask its user again."""
+
+    code = "invalid_login"
+    default_detail = "Invalid email or password."
+
+    def __init__(self, detail: str | None = None, *, headers: Mapping[str, str] | None = None):
+        AuthgateError.__init__(self, detail, headers={"WWW-Authenticate": REALM, **(headers or {})})
+
+
+class InvalidAssertion(AuthgateError):
+    """At an upstream: the request did not come through authgate, or its assertion is
+    forged, expired, for another audience or signed by a key the JWKS does not hold.
+    No challenge: the caller has nothing to send but a request through authgate."""
+
+    status = 401
+    code = "invalid_assertion"
+    default_detail = "This service accepts requests only through authgate."
+
+
 class Forbidden(AuthgateError):
     status = 403
     code = "forbidden"
@@ -126,6 +169,14 @@ class NotReady(AuthgateError):
     status = 503
     code = "not_ready"
     default_detail = "authgate is not ready: the store is unreachable or not initialised."
+
+
+class KeysUnavailable(NotReady):
+    """An identity provider's key set was never fetched (unreachable, or not a key set):
+    its tokens cannot be verified, so they are neither refused as invalid nor let in."""
+
+    code = "keys_unavailable"
+    default_detail = "The identity provider's keys could not be fetched; try again later."
 
 
 class UpstreamError(AuthgateError):

@@ -13,7 +13,9 @@ class RequestFacts:
 
     ``headers`` keeps every header in order, names lower-cased, values as sent (decoded
     as latin-1, so no byte is lost); repeated headers stay repeated because an
-    ambiguous credential must be refused, not guessed at.
+    ambiguous credential must be refused, not guessed at. ``peer_port`` and ``server``
+    (the address and port the peer connected to) come from the server's socket, when it
+    tells them: the localhost bypass finds the peer's socket by them.
     """
 
     method: str
@@ -23,6 +25,8 @@ class RequestFacts:
     raw_path: str = ""
     peer: str | None = None
     scheme: str = "http"
+    peer_port: int | None = None
+    server: tuple[str, int] | None = None
     _index: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -47,6 +51,8 @@ class RequestFacts:
         raw_path: bytes | None = None,
         peer: str | None = None,
         scheme: str = "http",
+        peer_port: int | None = None,
+        server: tuple[str, int] | None = None,
     ) -> RequestFacts:
         headers = tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in raw_headers)
         return cls(
@@ -57,4 +63,6 @@ class RequestFacts:
             raw_path=(raw_path.decode("latin-1") if raw_path is not None else path),
             peer=peer,
             scheme=scheme,
+            peer_port=peer_port,
+            server=server,
         )

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,7 +39,12 @@ from typing import Protocol
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from authgate.errors import ConfigurationError
-from authgate.securefiles import ensure_private_dir, write_secret_file
+from authgate.securefiles import (
+    check_secret_file,
+    ensure_private_dir,
+    read_secret_bytes,
+    write_secret_file,
+)
 from authgate.store.records import AccessKeyRecord
 
 __all__ = [
@@ -131,6 +135,16 @@ class MasterKey:
             "file this store was encrypted with"
         )
 
+    def check(self) -> None:
+        """At start-up: a master key file that is there must be usable, so a link, a
+        loose mode or damage is refused now rather than at the first SigV4 request; one
+        that is missing while the store holds secrets is logged with the file to copy
+        (SigV4 requests then get S3's InternalError until it is there)."""
+        if os.path.lexists(self.path):
+            self._fresh(create=False)
+        elif self._store.list_access_keys():
+            log.error("%s", self._missing().detail)
+
     def keys(self) -> tuple[str, ...]:
         """The keys in the file, newest first (read now)."""
         return self._fresh(create=False).keys
@@ -206,7 +220,7 @@ class MasterKey:
         """The keys as the file holds them now (re-read only if it changed)."""
         with self._lock:
             try:
-                info = os.stat(self.path)
+                info = os.lstat(self.path)
             except FileNotFoundError:
                 if not create:
                     raise self._missing() from None
@@ -217,11 +231,10 @@ class MasterKey:
             loaded = self._loaded
             if loaded is not None and loaded.signature == signature:
                 return loaded
-            if info.st_mode & 0o077:
-                raise MasterKeyError(
-                    f"the master key file {self.path} is open to other users (mode "
-                    f"{stat.S_IMODE(info.st_mode):04o}); run: chmod 600 {self.path}"
-                )
+            try:
+                check_secret_file(self.path, info)
+            except ConfigurationError as exc:
+                raise MasterKeyError(f"the master key file: {exc.detail}") from None
             self._loaded = self._parse(self._read(), signature)
             return self._loaded
 
@@ -240,11 +253,11 @@ class MasterKey:
         try:
             ensure_private_dir(self.path.parent)
             write_secret_file(self.path, _HEADER + key + "\n")
-        except (FileExistsError, ConfigurationError):
-            if not self.path.exists():
-                raise
-            # Another process made it first: use theirs.
+        except FileExistsError:
+            # Another process made it first (the file appears whole): use theirs.
             return self._fresh(create=False)
+        except ConfigurationError as exc:
+            raise MasterKeyError(f"the master key file cannot be created: {exc.detail}") from None
         log.info("master key created: %s", self.path)
         return self._fresh(create=False)
 
@@ -253,9 +266,11 @@ class MasterKey:
 
     def _read(self) -> str:
         try:
-            data = self.path.read_bytes()
-        except OSError as exc:
-            raise self._unreadable(exc.strerror or str(exc)) from exc
+            data = read_secret_bytes(self.path)
+        except FileNotFoundError:
+            raise self._missing() from None
+        except ConfigurationError as exc:
+            raise MasterKeyError(f"the master key file: {exc.detail}") from None
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
@@ -292,8 +307,10 @@ class MasterKey:
     def _missing(self) -> MasterKeyError:
         return MasterKeyError(
             f"the master key file {self.path} is missing, so stored access key secrets "
-            "cannot be decrypted; restore it from a backup (or point "
-            "AUTHGATE_MASTER_KEY_FILE at it)"
+            "cannot be decrypted; every instance sharing this store needs the same file: "
+            f"copy master.key from the instance that created the access keys to {self.path} "
+            "(mode 0600), or point AUTHGATE_MASTER_KEY_FILE at a copy; if it is lost, "
+            "restore it from a backup"
         )
 
 

@@ -50,6 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from authgate.errors import AuthgateError, ConfigurationError, Forbidden
 from authgate.principal import Principal
+from authgate.suggest import closest
 
 __all__ = [
     "DEFAULT_RULE",
@@ -167,6 +168,17 @@ def _canonical_slow(path: str, encoded: bool) -> CanonicalPath:
 
 _ALL_METHODS: frozenset[str] | None = None
 _METHOD_RE = re.compile(r"[A-Z]{1,20}")
+# HTTP's own methods (RFC 9110, PATCH from RFC 5789) and WebDAV's (RFC 4918, 3253, 3744,
+# 4791, 5323), which services behind a gateway commonly speak. Any other name in a rule is
+# far likelier a typo ("GETT") than a method, and a rule with a typo refuses every request.
+KNOWN_METHODS = frozenset(
+    {
+        *("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"),
+        *("PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT"),
+        *("SEARCH", "ACL", "MKCALENDAR", "CHECKOUT", "CHECKIN", "UNCHECKOUT", "MERGE"),
+        *("MKWORKSPACE", "UPDATE", "LABEL", "MKACTIVITY"),
+    }
+)
 _PARAM_RE = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
 
 
@@ -180,6 +192,14 @@ def _methods(value: str | Iterable[str]) -> frozenset[str] | None:
     bad = sorted(name for name in upper if not _METHOD_RE.fullmatch(name))
     if bad:
         raise ConfigurationError(f"invalid HTTP methods in a rule: {', '.join(bad)}")
+    unknown = sorted(upper - KNOWN_METHODS)
+    if unknown:
+        hints = [closest(name, KNOWN_METHODS) for name in unknown]
+        said = ", ".join(
+            f"{name} (did you mean {hint}?)" if hint else name
+            for name, hint in zip(unknown, hints, strict=True)
+        )
+        raise ConfigurationError(f"unknown HTTP method in a rule: {said}")
     if "GET" in upper:
         upper.add("HEAD")
     return frozenset(upper)
@@ -252,18 +272,6 @@ class Rule:
         if self.methods is not None and method not in self.methods:
             return False
         return self._pattern.fullmatch(match_path) is not None
-
-    def permits(self, principal: Principal) -> bool:
-        """``self.public or self.authorize(principal) is None`` in one expression: the hot
-        path asks it whenever a route sees a principal other than the last one it let
-        through, where the long form's calls showed."""
-        role = principal.role
-        if role == "admin" or self.public:
-            return True
-        scopes = principal.scopes
-        return (self.role is None or role == self.role) and (
-            not self.scopes or "*" in scopes or self.scopes <= scopes
-        )
 
     def authorize(self, principal: Principal) -> AuthgateError | None:
         """``None`` when ``principal`` may pass, else the 403 to answer with."""

@@ -8,7 +8,9 @@ from typing import Literal
 
 __all__ = ["Principal", "PrincipalKind"]
 
-PrincipalKind = Literal["api_key", "static_token", "admin_key", "access_key", "local"]
+PrincipalKind = Literal[
+    "api_key", "static_token", "admin_key", "access_key", "local", "custom", "jwt"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,11 @@ class Principal:
     owner_id: str | None = None
     expires_at: datetime | None = None
     grants: dict[str, str] = field(default_factory=dict)
+    # The owning user's email, where a user owns the credential: who is calling.
+    owner_email: str | None = None
+    # A JWT from an identity provider: who issued it and whom it names (kind "jwt").
+    issuer: str | None = None
+    subject: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -39,4 +46,7 @@ class Principal:
             "kind": self.kind,
             "scopes": sorted(self.scopes),
             "role": self.role,
+            "owner_id": self.owner_id,
+            "owner_email": self.owner_email,
+            **({"issuer": self.issuer, "subject": self.subject} if self.kind == "jwt" else {}),
         }

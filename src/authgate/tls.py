@@ -9,7 +9,10 @@ The cascade, first rung that applies wins:
 4. ``mkcert`` on the PATH: a certificate from the local mkcert CA.
 5. Otherwise a self-signed certificate made here with ``cryptography``.
 
-``--tls on`` skips rung 2. Generated files live in ``<data_dir>/tls`` (a 0700 folder);
+``--tls on`` skips rung 2. A certificate made here or by mkcert names the listening
+addresses and, for a wildcard listener (``0.0.0.0``, ``::``), every non-loopback address
+of that family on the machine's interfaces, so a teammate who types the LAN address gets a verified
+handshake. Generated files live in ``<data_dir>/tls`` (a 0700 folder);
 a generated private key is written 0600 from its first byte. Certificates that authgate
 manages are reused until fewer than ``RENEW_BEFORE`` days remain or the names they cover
 change; the check runs at every start, so a server restarted now and then never serves
@@ -25,7 +28,6 @@ import os
 import shutil
 import socket
 import ssl
-import stat
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable
@@ -34,6 +36,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+import ifaddr
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -41,7 +44,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from authgate.clock import Clock, now_utc
 from authgate.errors import ConfigurationError
-from authgate.securefiles import ensure_private_dir, write_secret_file
+from authgate.securefiles import (
+    check_secret_file,
+    ensure_private_dir,
+    read_secret_bytes,
+    write_secret_file,
+)
 
 __all__ = [
     "RENEW_BEFORE",
@@ -49,6 +57,7 @@ __all__ = [
     "TlsMode",
     "certificate_names",
     "ensure_self_signed",
+    "interface_addresses",
     "resolve_tls",
 ]
 
@@ -91,14 +100,72 @@ class TlsFiles:
         return "; ".join(parts)
 
 
+def interface_addresses() -> tuple[str, ...]:
+    """Every address of this machine's interfaces that another host could dial:
+    loopback, link-local (unusable in a URL without a zone) and unspecified left out."""
+    found: list[str] = []
+    try:
+        adapters = ifaddr.get_adapters()
+    except OSError as exc:
+        # A sandbox that refuses netlink: the listening names still go in.
+        log.warning(
+            "TLS: cannot list the network interfaces (%s); their addresses are left out", exc
+        )
+        return ()
+    for adapter in adapters:
+        for entry in adapter.ips:
+            # IPv6 entries are (address, flowinfo, scope_id); IPv4 ones are strings.
+            raw = entry.ip[0] if isinstance(entry.ip, tuple) else entry.ip
+            try:
+                address = ipaddress.ip_address(raw)
+            except ValueError:
+                continue
+            if address.is_loopback or address.is_link_local or address.is_unspecified:
+                continue
+            if str(address) not in found:
+                found.append(str(address))
+    return tuple(found)
+
+
+def _wildcard_addresses(hosts: Iterable[str], addresses: Callable[[], Iterable[str]]) -> list[str]:
+    """The interface addresses a wildcard listener answers on: IPv4 ones for
+    ``0.0.0.0``, IPv6 ones for ``::`` (asyncio binds it IPv6-only), all for an empty
+    host or ``*``."""
+    wanted: set[int] = set()
+    for host in hosts:
+        name = host.strip().strip("[]")
+        if name == "0.0.0.0":
+            wanted.add(4)
+        elif name == "::":
+            wanted.add(6)
+        elif name in _WILDCARD_HOSTS:
+            wanted.update((4, 6))
+    if not wanted:
+        return []
+    return [a for a in addresses() if ipaddress.ip_address(a).version in wanted]
+
+
 def certificate_names(
-    hosts: Iterable[str], extra: Iterable[str] = (), *, machine: str | None = None
+    hosts: Iterable[str],
+    extra: Iterable[str] = (),
+    *,
+    machine: str | None = None,
+    addresses: Callable[[], Iterable[str]] = interface_addresses,
 ) -> tuple[str, ...]:
     """The names a generated certificate covers: the listening host names and
-    addresses (wildcards left out), extra names, the machine's name, localhost,
-    127.0.0.1 and ::1. Order is kept, duplicates dropped."""
+    addresses (for a wildcard, the interfaces' addresses instead), extra names, the
+    machine's name, localhost, 127.0.0.1 and ::1. Order is kept, duplicates dropped."""
+    hosts = list(hosts)
     names: list[str] = []
-    for host in [*hosts, *extra, machine or socket.gethostname(), "localhost", "127.0.0.1", "::1"]:
+    for host in [
+        *hosts,
+        *_wildcard_addresses(hosts, addresses),
+        *extra,
+        machine or socket.gethostname(),
+        "localhost",
+        "127.0.0.1",
+        "::1",
+    ]:
         name = host.strip().strip("[]").rstrip(".").lower()
         if name and name not in _WILDCARD_HOSTS and name not in names:
             names.append(name)
@@ -137,7 +204,8 @@ def _reusable(
     every name, and not within ``RENEW_BEFORE`` of its end."""
     try:
         cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
-        key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+        # A key that is a link, another user's or open to others is refused, not replaced.
+        key = serialization.load_pem_private_key(read_secret_bytes(key_file), password=None)
     except (OSError, ValueError, TypeError):
         return None
     if key.public_key().public_bytes(
@@ -228,10 +296,10 @@ def _check_given(cert_file: Path, key_file: Path) -> TlsFiles:
     for path in (cert_file, key_file):
         if not path.is_file():
             raise ConfigurationError(f"TLS file {path} does not exist")
-    if stat.S_IMODE(key_file.stat().st_mode) & 0o004:
-        raise ConfigurationError(
-            f"TLS key {key_file} is readable by every user; run: chmod 600 {key_file}"
-        )
+    try:
+        check_secret_file(key_file, key_file.lstat())
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"TLS key: {exc.detail}") from None
     try:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert_file, key_file)
     except (ssl.SSLError, OSError) as exc:

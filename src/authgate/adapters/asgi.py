@@ -8,8 +8,8 @@ is ready every request gets 503 (fail closed).
 
 For each request: the path is made canonical (``authgate.policy``; the app then sees the
 canonical path, so the rule that matched and the route that runs agree), the first
-matching rule is found, the credential is checked from memory and, only when memory
-cannot answer, again from a worker thread. The principal lands in
+matching rule is found and the gate decides (``authgate.gate``): from memory on the event
+loop, or with the I/O it asks for run in a worker thread. The principal lands in
 ``scope["authgate.principal"]`` and ``scope["state"]["authgate_principal"]`` (that is,
 ``request.state.authgate_principal``); ``None`` on a public route called anonymously.
 
@@ -27,29 +27,48 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from functools import partial
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 import anyio.to_thread
 
 from authgate.accesslog import AccessLog
+from authgate.adapters.post_form import FormReplay, form_candidate, read_form_head
 from authgate.adapters.s3 import AsgiS3
-from authgate.adapters.scope import peer_of
-from authgate.credentials import choose_token
+from authgate.adapters.scope import (
+    PRINCIPAL_SCOPE_KEY,
+    STATE_KEY,
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    encode_headers,
+    ends_connection,
+    host_problem_of,
+    peer_of,
+    peer_port_of,
+    send_error,
+    server_of,
+)
+from authgate.credentials.headers import choose_token
+from authgate.credentials.tokens import digest_bytes
+from authgate.credentials.verifiers import Request, Verifier, VerifierFactory
 from authgate.errors import AuthgateError, ConfigurationError, InvalidCredentials
 from authgate.facts import RequestFacts
 from authgate.gate import Gate, Verdict
-from authgate.http import json_error
-from authgate.localhost import FORWARDING_HEADERS_BYTES
+from authgate.hosts import AmbiguousHost, host_problem
+from authgate.http import Rendered, json_error, render_error
+from authgate.localhost import describe_bypass
+from authgate.pipeline import Step, run_async
 from authgate.policy import CanonicalPath, InvalidPath, Rule, canonical_path, rules_from_config
 from authgate.principal import Principal
-from authgate.proxies import normalise_address
 from authgate.runtime import Runtime
-from authgate.s3access import SIGV4_SCOPE_KEY, render_s3
+from authgate.s3.access import SIGV4_SCOPE_KEY
+from authgate.s3.post_form import PostForm
 from authgate.settings import Settings, load_settings
-from authgate.sigv4 import S3Error
+from authgate.trusted_proxies import normalise_address
 
 __all__ = [
     "PRINCIPAL_SCOPE_KEY",
@@ -62,15 +81,8 @@ __all__ = [
     "principal_from_scope",
 ]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-ErrorRenderer = Callable[[AuthgateError], tuple[int, list[tuple[str, str]], bytes]]
+ErrorRenderer = Callable[[AuthgateError], Rendered]
 
-PRINCIPAL_SCOPE_KEY = "authgate.principal"
-STATE_KEY = "authgate_principal"
 WEBSOCKET_PROTOCOL = "authgate"
 WEBSOCKET_TOKEN_PREFIX = "authgate.bearer."  # noqa: S105 - a marker, not a secret
 
@@ -89,31 +101,18 @@ def principal_from_scope(scope: MutableMapping[str, Any]) -> Principal | None:
     return principal if isinstance(principal, Principal) else None
 
 
-# The headers the gate reads; the rest are not decoded on the hot path.
-_GATE_HEADERS = frozenset({b"x-api-key", b"authorization"}) | FORWARDING_HEADERS_BYTES
 _ROUTE_CACHE_SIZE = 4096
+_HOST_CACHE_SIZE = 256
 
 
-class GateRequest:
-    """What the gate needs of one ASGI request, read from the raw headers in one pass.
+class GateRequest(Request):
+    """What the gate needs of one ASGI request, read from the raw headers in one pass:
+    the first ``X-API-Key``, ``Authorization`` and ``Host`` values, and whether any of
+    them is repeated. The request's facts, and the credential when it is not one plain
+    header, are worked out when something asks (a verifier that reads other headers, the
+    bypass, a failure, the log)."""
 
-    The hot path needs only the token: ``X-API-Key`` / ``Authorization: Bearer``. The
-    request's facts are built when something asks (the bypass, a failure, the log), from
-    the credential and forwarding headers alone, unless the request may carry another kind
-    of credential (an ``Authorization`` scheme other than Bearer, a presigned query),
-    whose verifier may need every header: then ``generic`` is set and the facts are whole.
-    """
-
-    __slots__ = (
-        "_facts",
-        "api_keys",
-        "authorizations",
-        "generic",
-        "headers",
-        "method",
-        "path",
-        "scope",
-    )
+    __slots__ = ("_facts", "headers", "host", "method", "path", "repeated", "scope")
 
     def __init__(
         self, scope: Scope, method: str, path: str, headers: list[tuple[bytes, bytes]]
@@ -122,65 +121,82 @@ class GateRequest:
         self.method = method
         self.path = path
         self.headers = headers
-        self.api_keys: list[str] = []
-        self.authorizations: list[str] = []
-        query = scope.get("query_string", b"")
-        # Presigned URLs: X-Amz-* (SigV4), or AWSAccessKeyId (SigV2, refused in S3's words).
-        self.generic = b"X-Amz-" in query or b"AWSAccessKeyId=" in query
-        self._facts: RequestFacts | None = None
+        api_key: bytes | None = None
+        authorization: bytes | None = None
+        host: bytes | None = None
+        repeated = False
         # ASGI header names are lower-case; a server that sent them otherwise would only
         # make its credentials look missing (a refusal), never let anything through.
-        for name, raw_value in headers:
+        for name, value in headers:
             if name == b"x-api-key":
-                self.api_keys.append(raw_value.decode("latin-1"))
+                repeated = repeated or api_key is not None
+                api_key = value
             elif name == b"authorization":
-                value = raw_value.decode("latin-1")
-                self.authorizations.append(value)
-                if value[:7].lower() != "bearer ":
-                    self.generic = True
+                repeated = repeated or authorization is not None
+                authorization = value
+            elif name == b"host":
+                repeated = repeated or host is not None
+                host = value
+        query: bytes = scope.get("query_string") or b""
+        # Presigned URLs: X-Amz-* (SigV4), or AWSAccessKeyId (SigV2, refused in S3's words).
+        may_sign = b"X-Amz-" in query or b"AWSAccessKeyId=" in query
+        # Request.__init__, written out: this runs for every request. One plain credential
+        # header: its token is hashed as sent. A token memory knows is one
+        # ``choose_token`` returns unchanged; any other misses memory, and the API key
+        # verifier then reads the credential the long way.
+        token_digest = None
+        if authorization is not None:
+            if authorization[:7].lower() != b"bearer ":
+                may_sign = True
+            elif api_key is None and not repeated:
+                token_digest = digest_bytes(authorization[7:])
+        elif api_key is not None and not repeated:
+            token_digest = digest_bytes(api_key)
+        self._digest = token_digest
+        self.may_sign = may_sign
+        self.form = None
+        self._credential = None
+        self.detail = None
+        self.host = host
+        self.repeated = repeated
+        self._facts: RequestFacts | None = None
+
+    def _choose_credential(self) -> str | AuthgateError:
+        api_keys: list[str] = []
+        authorizations: list[str] = []
+        for name, value in self.headers:
+            if name == b"x-api-key":
+                api_keys.append(value.decode("latin-1"))
+            elif name == b"authorization":
+                authorizations.append(value.decode("latin-1"))
+        return choose_token(api_keys, authorizations)
 
     def facts(self) -> RequestFacts:
         if self._facts is None:
             scope = self.scope
-            if self.generic:
-                self._facts = RequestFacts.from_asgi_headers(
-                    self.method,
-                    self.path,
-                    self.headers,
-                    query_string=scope.get("query_string", b""),
-                    raw_path=scope.get("raw_path"),
-                    peer=peer_of(scope),
-                    scheme=scope.get("scheme", "http"),
-                )
-            else:
-                kept = [
-                    (name.decode("latin-1"), value.decode("latin-1"))
-                    for name, value in ((n.lower(), v) for n, v in self.headers)
-                    if name in _GATE_HEADERS
-                ]
-                self._facts = RequestFacts(
-                    method=self.method,
-                    path=self.path,
-                    headers=tuple(kept),
-                    query_string=scope.get("query_string", b"").decode("latin-1"),
-                    raw_path=self.path,
-                    peer=peer_of(scope),
-                    scheme=scope.get("scheme", "http"),
-                )
+            self._facts = RequestFacts.from_asgi_headers(
+                self.method,
+                self.path,
+                self.headers,
+                query_string=scope.get("query_string", b""),
+                raw_path=scope.get("raw_path"),
+                peer=peer_of(scope),
+                scheme=scope.get("scheme", "http"),
+                peer_port=peer_port_of(scope),
+                server=server_of(scope),
+            )
         return self._facts
 
 
 class _Route:
-    """What the middleware remembers of one (method, raw path): the canonical path, the
-    rule that matched, and the last principal that rule let through. Rules and principals
-    never change, so for that principal an identity check repeats the rule's answer."""
+    """What the middleware remembers of one (method, raw path): the canonical path and
+    the rule that matched."""
 
-    __slots__ = ("canon", "passed", "rule")
+    __slots__ = ("canon", "rule")
 
     def __init__(self, canon: CanonicalPath, rule: Rule) -> None:
         self.canon = canon
         self.rule = rule
-        self.passed: Principal | None = None
 
 
 def _credential_from_subprotocols(
@@ -228,10 +244,6 @@ def _rewritten(scope: Scope, canon: CanonicalPath) -> Scope:
     return scope
 
 
-def _encode_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
-
-
 class _StartupFailed(Exception):
     """The runtime did not start; the server has been told."""
 
@@ -246,7 +258,10 @@ class AuthgateMiddleware:
     everywhere. ``reserved_prefix`` names authgate's own routes (the server passes
     ``/authgate``): the localhost bypass never applies under it. ``listen_host`` is where
     the server listens, for ``localhost_bypass = "auto"``: unknown by default, and then
-    ``auto`` leaves the bypass off (``"on"`` turns it on regardless).
+    ``auto`` leaves the bypass off (``"on"`` turns it on regardless). ``verifiers`` adds
+    custom credential verifiers to the ``verifiers`` setting's (``authgate.credentials.verifiers``).
+    ``local_routes`` names paths under ``reserved_prefix`` that the bypass admits all the
+    same (the server's ``/authgate/metrics``).
     """
 
     def __init__(
@@ -261,6 +276,8 @@ class AuthgateMiddleware:
         listen_host: str | None = None,
         access_log: bool | None = None,
         error_renderer: ErrorRenderer = json_error,
+        verifiers: Sequence[Verifier | VerifierFactory | str] = (),
+        local_routes: Iterable[str] = (),
     ) -> None:
         if runtime is not None and settings is not None:
             raise ConfigurationError("give AuthgateMiddleware settings or a runtime, not both")
@@ -276,16 +293,21 @@ class AuthgateMiddleware:
             default_rules(settings) if rules is None else rules,
             reserved_prefix=reserved_prefix,
             listen_host=listen_host,
+            verifiers=verifiers,
+            local_routes=local_routes,
         )
         enabled = settings.access_log if access_log is None else access_log
         self.access_log = AccessLog(settings.access_log_format) if enabled else None
         self.render = error_renderer
+        self.post_forms = settings.s3_post_policy
         self._handle_errors_of(app)
         self._lifespan_seen = False
         self._warned_not_started = False
         # (method, raw path) -> canonical path and rule: most traffic repeats a few paths.
         # A scope without raw_path is never remembered: (method, None) is never a key.
         self._routes: dict[tuple[str, bytes | None], _Route] = {}
+        # Host values already found to read one way, so the hot path checks with a lookup.
+        self._hosts: set[bytes] = set()
 
     def _handle_errors_of(self, app: Any) -> None:
         """Wrapped around a Starlette or FastAPI app from outside, the middleware would only
@@ -302,10 +324,7 @@ class AuthgateMiddleware:
 
         def render(request: Any, exc: Exception) -> Response:
             assert isinstance(exc, AuthgateError)
-            if isinstance(exc, S3Error):
-                status, headers, body = render_s3(exc, request.method)
-            else:
-                status, headers, body = self.render(exc)
+            status, headers, body = render_error(exc, request.method, self.render)
             return Response(body, status_code=status, headers=dict(headers))
 
         add_handler(AuthgateError, render)
@@ -319,24 +338,52 @@ class AuthgateMiddleware:
             started = (
                 time.perf_counter() if access_log is not None and access_log.enabled() else None
             )
-            remembered = self._remembered(scope)
-            if remembered is None:
+            if self.post_forms and scope["method"] == "POST":
+                form = form_candidate(scope)
+                if form is not None:
+                    await self._form_upload(scope, receive, send, started, form)
+                    return
+            route = self._routes.get((scope["method"], scope.get("raw_path")))
+            if route is None or route.canon.changed:
                 await self._http(scope, receive, send, started)
-            elif started is not None:
-                await self._call_logged(scope, receive, send, *remembered, started)
-            else:
-                try:
-                    await self.app(scope, receive, send)
-                except AuthgateError as exc:
-                    # Raised by a dependency such as RequireScopes, before the app answers.
-                    # (After it started answering, the server refuses this second start
-                    # and aborts the response: the same end as re-raising, without the
-                    # bookkeeping on every send.)
-                    await self._send_error(send, exc, scope["method"])
+                return
+            canon = route.canon
+            request = GateRequest(scope, scope["method"], canon.path, scope["headers"])
+            host = request.host
+            if request.repeated or (host is not None and not self._host_reads_one_way(host)):
+                await self._http(scope, receive, send, started)
+                return
+            step = self.gate.decide(request, route.rule, canon.match)
+            if type(step) is not Verdict or step.error or step.rate or step.s3:
+                await self._decided(scope, receive, send, started, canon, request, step)
+                return
+            principal = step.principal
+            scope[PRINCIPAL_SCOPE_KEY] = principal
+            state = scope.get("state")
+            if state is None:
+                scope["state"] = state = {}
+            state[STATE_KEY] = principal
+            if started is not None:
+                await self._call_logged(
+                    scope, receive, send, request, canon.path, principal, started
+                )
+                return
+            try:
+                await self.app(scope, receive, send)
+            except AuthgateError as exc:
+                # Raised by a dependency such as RequireScopes, before the app answers.
+                # (After it started answering, the server refuses this second start
+                # and aborts the response: the same end as re-raising, without the
+                # bookkeeping on every send.)
+                await self._send_error(scope, send, exc, scope["method"])
         elif kind == "websocket":
             await self._websocket(scope, receive, send)
-        elif kind == "lifespan" and self.manage_runtime:
-            await self._lifespan(scope, receive, send)
+        elif kind == "lifespan":
+            log.info(describe_bypass(self.gate.bypass))
+            if self.manage_runtime:
+                await self._lifespan(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
@@ -362,23 +409,8 @@ class AuthgateMiddleware:
             self._routes[key] = found
         return found
 
-    async def _verdict(self, request: GateRequest, rule: Rule, match: str) -> Verdict:
-        gate = self.gate
-        if request.generic:
-            facts = request.facts()
-            verdict = gate.check(facts, rule, match, allow_io=False)
-            if verdict is None:
-                check = partial(gate.check, facts, rule, match, allow_io=True)
-                verdict = await anyio.to_thread.run_sync(check)
-        else:
-            credential = choose_token(request.api_keys, request.authorizations)
-            verdict = gate.check_credential(credential, rule, match, request.facts, allow_io=False)
-            if verdict is None:
-                check = partial(
-                    gate.check_credential, credential, rule, match, request.facts, allow_io=True
-                )
-                verdict = await anyio.to_thread.run_sync(check)
-        assert verdict is not None
+    async def _verdict(self, step: Step[Verdict]) -> Verdict:
+        verdict = await run_async(step)
         if verdict.error is not None and verdict.error.status == 503:
             self._warn_if_never_started()
         return verdict
@@ -422,15 +454,34 @@ class AuthgateMiddleware:
         )
 
     # -- HTTP ----------------------------------------------------------------------------
-    async def _http(
-        self, scope: Scope, receive: Receive, send: Send, started: float | None
+    async def _form_upload(
+        self, scope: Scope, receive: Receive, send: Send, started: float | None, form: PostForm
     ) -> None:
-        """The general path; ``started`` is when the request came, when it is logged."""
+        """A form POST that may carry an S3 POST policy: its fields are read first, for
+        the gate (``authgate.adapters.post_form``)."""
+        held = await read_form_head(receive, form)
+        claimed = form if "policy" in form.fields else None
+        replay = FormReplay(receive, held, claimed, scope["method"], ends_connection(scope))
+        await self._http(scope, replay.receive, replay.send(send), started, form=claimed)
+
+    async def _http(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        started: float | None,
+        form: PostForm | None = None,
+    ) -> None:
+        """The general path; ``started`` is when the request came, when it is logged;
+        ``form`` the fields of a POST policy upload, read ahead."""
         method: str = scope["method"]
         try:
+            problem = host_problem_of(scope)
+            if problem is not None:
+                raise problem
             route = self._route(scope, method)
-        except InvalidPath as exc:
-            status = await self._send_error(send, exc)
+        except (InvalidPath, AmbiguousHost) as exc:
+            status = await self._send_error(scope, send, exc)
             if started is not None:
                 raw = scope.get("raw_path")
                 shown = raw.decode("latin-1") if raw is not None else scope.get("path", "")
@@ -438,15 +489,31 @@ class AuthgateMiddleware:
             return
         canon = route.canon
         request = GateRequest(scope, method, canon.path, scope["headers"])
-        verdict = await self._verdict(request, route.rule, canon.match)
+        request.form = form
+        step = self.gate.decide(request, route.rule, canon.match)
+        await self._decided(scope, receive, send, started, canon, request, step)
+
+    async def _decided(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        started: float | None,
+        canon: CanonicalPath,
+        request: GateRequest,
+        step: Step[Verdict],
+    ) -> None:
+        """The rest of the general path, once the gate has been asked."""
+        method: str = scope["method"]
+        verdict = await self._verdict(step)
         principal = verdict.principal
         passed = verdict.s3
-        s3 = AsgiS3(passed, method) if passed is not None else None
+        s3 = AsgiS3(passed, method, ends_connection(scope)) if passed is not None else None
         error = verdict.error
         if error is None and s3 is not None:
             error = s3.refusal(scope["headers"])
         if error is not None:
-            status = await self._send_error(send, error, method)
+            status = await self._send_error(scope, send, error, method)
             if started is not None:
                 self._log(scope, request, method, canon.path, status, principal, started)
             return
@@ -464,7 +531,7 @@ class AuthgateMiddleware:
 
         status = 500
         response_started = False
-        extra = _encode_headers(verdict.rate.headers().items()) if verdict.rate else None
+        extra = encode_headers(verdict.rate.headers().items()) if verdict.rate else None
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, response_started
@@ -485,60 +552,29 @@ class AuthgateMiddleware:
             # Raised by a dependency such as RequireScopes: rendered here, once.
             if response_started:
                 raise
-            status = await self._send_error(send, exc, method)
+            status = await self._send_error(scope, send, exc, method)
         finally:
             if started is not None:
                 self._log(scope, request, method, canon.path, status, principal, started)
 
-    def _remembered(self, scope: Scope) -> tuple[str, Principal] | None:
-        """The hot path's decision: a path seen before, whose rule a credential in memory
-        satisfies. The principal is then in the scope, and the path and principal come
-        back for the log; ``None`` decides nothing, and ``_http`` takes the general path.
-
-        Only a request with one ``X-API-Key`` or one ``Authorization: Bearer`` header, and
-        nothing that could make it a SigV4 request, is answered here. The token is hashed
-        as sent: one with stray spaces misses memory and the general path reads it. (The
-        token scan is written out here, not called: on this path each Python call is a
-        measurable share of the request.)"""
-        route = self._routes.get((scope["method"], scope.get("raw_path")))
-        if route is None or route.canon.changed:
-            return None
-        token: bytes | None = None
-        for name, value in scope["headers"]:
-            if name == b"x-api-key":
-                if token is not None:
-                    return None
-                token = value
-            elif name == b"authorization":
-                if token is not None or value[:7].lower() != b"bearer ":
-                    return None
-                token = value[7:]
-        if token is None:
-            return None
-        query = scope.get("query_string")
-        if query and (b"X-Amz-" in query or b"AWSAccessKeyId=" in query):
-            return None
-        principal = self.gate.remembered(token)
-        if principal is None:
-            return None
-        if principal is not route.passed:
-            if not route.rule.permits(principal):
-                return None
-            route.passed = principal
-        scope[PRINCIPAL_SCOPE_KEY] = principal
-        state = scope.get("state")
-        if state is None:
-            scope["state"] = state = {}
-        state[STATE_KEY] = principal
-        return route.canon.path, principal
+    def _host_reads_one_way(self, host: bytes) -> bool:
+        if host in self._hosts:
+            return True
+        if host_problem([host.decode("latin-1")]) is not None:
+            return False
+        if len(self._hosts) >= _HOST_CACHE_SIZE:
+            self._hosts.clear()
+        self._hosts.add(host)
+        return True
 
     async def _call_logged(
         self,
         scope: Scope,
         receive: Receive,
         send: Send,
+        request: GateRequest,
         path: str,
-        principal: Principal,
+        principal: Principal | None,
         started: float,
     ) -> None:
         status = 500
@@ -553,21 +589,15 @@ class AuthgateMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         except AuthgateError as exc:
-            status = await self._send_error(send, exc, method)
+            status = await self._send_error(scope, send, exc, method)
         finally:
-            self._log(scope, None, method, path, status, principal, started)
+            self._log(scope, request, method, path, status, principal, started)
 
-    async def _send_error(self, send: Send, error: AuthgateError, method: str = "GET") -> int:
-        # Refusals of SigV4 requests are S3Errors (the gate makes them so): S3's XML.
-        if isinstance(error, S3Error):
-            status, headers, body = render_s3(error, method)
-        else:
-            status, headers, body = self.render(error)
-        await send(
-            {"type": "http.response.start", "status": status, "headers": _encode_headers(headers)}
-        )
-        await send({"type": "http.response.body", "body": body})
-        return status
+    async def _send_error(
+        self, scope: Scope, send: Send, error: AuthgateError, method: str = "GET"
+    ) -> int:
+        # The app never ran, or raised before answering: the body may be unread.
+        return await send_error(scope, send, error, method=method, render=self.render)
 
     # -- WebSocket -----------------------------------------------------------------------
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -580,16 +610,19 @@ class AuthgateMiddleware:
         offered = list(scope.get("subprotocols") or ())
         tokens = [p for p in offered if p.startswith(WEBSOCKET_TOKEN_PREFIX)]
         try:
+            problem = host_problem_of(scope)
+            if problem is not None:
+                raise problem
             canon = self._canonical(scope)
-        except InvalidPath as exc:
+            rule = self.gate.rule_for("GET", canon.match)
+        except (InvalidPath, AmbiguousHost) as exc:
             error = exc
         else:
             path = canon.path
             headers, error = _credential_from_subprotocols(list(scope["headers"]), tokens)
             if error is None:
                 request = GateRequest(scope, "GET", canon.path, headers)
-                rule = self.gate.rule_for("GET", canon.match)
-                verdict = await self._verdict(request, rule, canon.match)
+                verdict = await self._verdict(self.gate.decide(request, rule, canon.match))
                 principal, error = verdict.principal, verdict.error
         if error is not None:
             status = await self._refuse_websocket(scope, receive, send, error)
@@ -638,16 +671,7 @@ class AuthgateMiddleware:
         if message["type"] != "websocket.connect":
             return error.status
         if "websocket.http.response" in (scope.get("extensions") or {}):
-            status, headers, body = self.render(error)
-            await send(
-                {
-                    "type": "websocket.http.response.start",
-                    "status": status,
-                    "headers": _encode_headers(headers),
-                }
-            )
-            await send({"type": "websocket.http.response.body", "body": body})
-            return status
+            return await send_error(scope, send, error, render=self.render, websocket=True)
         await send({"type": "websocket.close", "code": 1008, "reason": error.code})
         return 403
 

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPBearer
 
-from authgate.adapters.asgi import PRINCIPAL_SCOPE_KEY
+from authgate.adapters.scope import PRINCIPAL_SCOPE_KEY
 from authgate.errors import AuthgateError, Forbidden, MissingCredentials
 from authgate.principal import Principal
 

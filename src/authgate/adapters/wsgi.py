@@ -17,47 +17,41 @@ slash (``%2F``) is refused when the server passes the raw target (``RAW_URI`` /
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from authgate.accesslog import AccessLog
-from authgate.adapters.asgi import PRINCIPAL_SCOPE_KEY, ErrorRenderer, default_rules
+from authgate.adapters.asgi import ErrorRenderer, default_rules
 from authgate.adapters.s3 import WsgiS3, status_line
+from authgate.adapters.scope import PRINCIPAL_SCOPE_KEY
+from authgate.credentials.verifiers import FactsRequest, Verifier, VerifierFactory
 from authgate.errors import AuthgateError, ConfigurationError
 from authgate.facts import RequestFacts
 from authgate.gate import Gate
-from authgate.http import json_error
+from authgate.hosts import AmbiguousHost, host_problem
+from authgate.http import json_error, render_error
+from authgate.localhost import describe_bypass
+from authgate.pipeline import run_sync
 from authgate.policy import InvalidPath, Rule, canonical_path
 from authgate.principal import Principal
 from authgate.runtime import Runtime
-from authgate.s3access import SIGV4_SCOPE_KEY, render_s3
+from authgate.s3.access import SIGV4_SCOPE_KEY
 from authgate.settings import Settings, load_settings
-from authgate.sigv4 import S3Error
 from authgate.sigv4.canonical import uri_encode
 
 __all__ = ["AuthgateWSGIMiddleware", "principal_of"]
+
+log = logging.getLogger("authgate.middleware")
 
 # The standard library's WSGI types, so that ``app.wsgi_app = AuthgateWSGIMiddleware(
 # app.wsgi_app)`` type-checks against Flask's, Django's and anyone else's.
 Environ = WSGIEnvironment
 WSGIApp = WSGIApplication
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
-
-
-_REASONS = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
 
 
 def principal_of(environ: Environ) -> Principal | None:
@@ -93,7 +87,16 @@ def _facts(environ: Environ, path: str) -> RequestFacts:
         raw_path=_raw_path(environ),
         peer=environ.get("REMOTE_ADDR") or None,
         scheme=environ.get("wsgi.url_scheme", "http"),
+        # SERVER_NAME / SERVER_PORT may come from the Host header: never the server here.
+        peer_port=_port(environ.get("REMOTE_PORT")),
     )
+
+
+def _port(value: object) -> int | None:
+    try:
+        return int(str(value)) if value is not None else None
+    except ValueError:
+        return None
 
 
 class _Logged:
@@ -133,6 +136,7 @@ class AuthgateWSGIMiddleware:
         listen_host: str | None = None,
         access_log: bool | None = None,
         error_renderer: ErrorRenderer = json_error,
+        verifiers: Sequence[Verifier | VerifierFactory | str] = (),
     ) -> None:
         if runtime is not None and settings is not None:
             raise ConfigurationError("give AuthgateWSGIMiddleware settings or a runtime, not both")
@@ -148,12 +152,15 @@ class AuthgateWSGIMiddleware:
             default_rules(settings) if rules is None else rules,
             reserved_prefix=reserved_prefix,
             listen_host=listen_host,
+            verifiers=verifiers,
         )
         enabled = settings.access_log if access_log is None else access_log
         self.access_log = AccessLog(settings.access_log_format) if enabled else None
         self.render = error_renderer
         self._started = not self.manage_runtime
         self._start_lock = threading.Lock()
+        # WSGI has no lifespan: an app is built once, at its server's start.
+        log.info(describe_bypass(self.gate.bypass))
 
     def start(self) -> None:
         """Start the owned runtime now (otherwise the first request does)."""
@@ -180,17 +187,20 @@ class AuthgateWSGIMiddleware:
         facts: RequestFacts | None = None
         try:
             raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
+            host = environ.get("HTTP_HOST")
+            problem = host_problem([] if host is None else [host], raw_uri)
+            if problem is not None:
+                raise problem
             if "%2f" in raw_uri.split("?", 1)[0].lower():
                 raise InvalidPath("Encoded '/' in the path is refused.")
             canon = canonical_path(path_info, encoded=False)
-        except InvalidPath as exc:
+            rule = self.gate.rule_for(method, canon.match)
+        except (InvalidPath, AmbiguousHost) as exc:
             return self._refuse(
                 environ, start_response, exc, method, path_info, None, None, started
             )
         facts = _facts(environ, canon.match or "/")
-        rule = self.gate.rule_for(method, canon.match)
-        verdict = self.gate.check(facts, rule, canon.match, allow_io=True)
-        assert verdict is not None
+        verdict = run_sync(self.gate.decide(FactsRequest(facts), rule, canon.match))
         principal = verdict.principal
         shown = canon.match or "/"
         passed = verdict.s3
@@ -252,12 +262,11 @@ class AuthgateWSGIMiddleware:
         principal: Principal | None,
         started: float,
     ) -> list[bytes]:
-        if isinstance(error, S3Error):
-            status, headers, body = render_s3(error, method)
-            start_response(status_line(status), headers)
-        else:
-            status, headers, body = self.render(error)
-            start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+        # No Connection: close for a body left unread, as the ASGI middleware sends: a WSGI
+        # app may not set hop-by-hop headers (wsgiref refuses them, gunicorn drops them),
+        # and the servers end or drain such a connection themselves.
+        status, headers, body = render_error(error, method, self.render)
+        start_response(status_line(status), headers)
         if self.access_log is not None and self.access_log.enabled():
             if facts is None:
                 facts = _facts(environ, path)

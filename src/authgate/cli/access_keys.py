@@ -6,17 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any, Protocol
-from urllib.parse import quote
 
-import httpx
 import typer
 
-from authgate.access_keys import access_key_dict, parse_grant, validate_bucket
-from authgate.cli.client import CLI_ACTOR, api_base, raise_for_status, stored_token
+from authgate.cli.client import CLI_ACTOR, open_client
 from authgate.cli.context import local_runtime, state_of
 from authgate.cli.output import cli_errors, print_json, print_table, stdout
-from authgate.errors import MissingCredentials, NotReady
-from authgate.keys import Actor
+from authgate.client import AuthgateClient
+from authgate.manage.access_keys import access_key_dict, parse_grant, validate_bucket
+from authgate.manage.keys import Actor
 from authgate.runtime import Runtime
 
 __all__ = ["AccessKeyBackend", "LocalAccessKeys", "RemoteAccessKeys", "app", "open_access_keys"]
@@ -67,66 +65,38 @@ class LocalAccessKeys:
 
 
 class RemoteAccessKeys:
-    """A server's ``/authgate/v1/access-keys``, with an admin's token."""
+    """A server's ``/authgate/v1/access-keys`` through ``authgate.client``, as an admin."""
 
-    def __init__(self, client: httpx.Client) -> None:
+    def __init__(self, client: AuthgateClient) -> None:
         self._client = client
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self._client.request(method, "/access-keys" + path, **kwargs)
-        except httpx.TransportError as exc:
-            raise NotReady(f"cannot reach {self._client.base_url}: {exc}") from None
-        raise_for_status(response)
-        return response.json()
-
     def create(self, *, name: str, grants: dict[str, str]) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", "", json={"name": name, "grants": grants})
-        return result
+        return dict(self._client.create_access_key(name, grants=grants))
 
     def list(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("GET", "")
-        return result
+        return [dict(key) for key in self._client.list_access_keys()]
 
     def get(self, ident: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/{_segment(ident)}")
-        return result
+        return dict(self._client.get_access_key(ident))
 
     def revoke(self, ident: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("DELETE", f"/{_segment(ident)}")
-        return result
+        return dict(self._client.revoke_access_key(ident))
 
     def grant(self, ident: str, bucket: str, permission: str) -> dict[str, Any]:
-        path = f"/{_segment(ident)}/grants/{_segment(bucket)}"
-        result: dict[str, Any] = self._call("PUT", path, json={"permission": permission})
-        return result
+        return dict(self._client.set_grant(ident, bucket, permission))
 
     def revoke_grant(self, ident: str, bucket: str) -> dict[str, Any]:
-        path = f"/{_segment(ident)}/grants/{_segment(bucket)}"
-        result: dict[str, Any] = self._call("DELETE", path)
-        return result
-
-
-def _segment(value: str) -> str:
-    return quote(value, safe="")
+        return dict(self._client.delete_grant(ident, bucket))
 
 
 @contextmanager
 def open_access_keys(ctx: typer.Context) -> Iterator[AccessKeyBackend]:
     """The remote API when a URL is given, else the local data folder."""
-    state = state_of(ctx)
-    if state.url is None:
+    if state_of(ctx).url is None:
         with local_runtime(ctx) as runtime:
             yield LocalAccessKeys(runtime)
         return
-    token = state.token or stored_token(state.url)
-    if token is None:
-        raise MissingCredentials(
-            f"no token for {state.url}: pass --token, set AUTHGATE_TOKEN, "
-            f"or run: authgate login --url {state.url} --email EMAIL"
-        )
-    headers = {"X-API-Key": token, "User-Agent": "authgate-cli"}
-    with httpx.Client(base_url=api_base(state.url), headers=headers, timeout=30) as client:
+    with open_client(ctx) as client:
         yield RemoteAccessKeys(client)
 
 
@@ -161,7 +131,9 @@ def create(
     name: Annotated[str, typer.Option(help="A name: letters, digits, '-', '_', '.'.")],
     grant: Annotated[
         list[str] | None,
-        typer.Option(help="BUCKET=read|write|admin; repeat for more buckets."),
+        typer.Option(
+            help="BUCKET=read|write|admin; BUCKET may be a pattern (backup-*, *); repeat it."
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -220,7 +192,7 @@ def grant(
     ctx: typer.Context,
     key: KeyArgument,
     bucket_permission: Annotated[
-        str, typer.Argument(metavar="BUCKET=PERMISSION", help="e.g. photos=read")
+        str, typer.Argument(metavar="BUCKET=PERMISSION", help="e.g. photos=read, backup-*=write")
     ],
     as_json: JsonOption = False,
 ) -> None:
@@ -236,7 +208,7 @@ def grant(
 def revoke_grant(
     ctx: typer.Context,
     key: KeyArgument,
-    bucket: Annotated[str, typer.Argument(help="The bucket to take back.")],
+    bucket: Annotated[str, typer.Argument(help="The bucket or pattern to take back.")],
     as_json: JsonOption = False,
 ) -> None:
     """Take back an access key's grant on a bucket."""

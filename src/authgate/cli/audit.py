@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -34,7 +34,9 @@ def parse_moment(text: str | None, what: str) -> datetime | None:
 
 def audit(
     ctx: typer.Context,
-    actor: Annotated[str | None, typer.Option(help="Who acted (a user, key or 'cli').")] = None,
+    actor: Annotated[
+        str | None, typer.Option(help="Who acted: a user's email or id, a key id, or 'cli'.")
+    ] = None,
     action: Annotated[str | None, typer.Option(help="e.g. key.revoke, login.")] = None,
     key: Annotated[str | None, typer.Option(help="The id the action was on.")] = None,
     since: Annotated[str | None, typer.Option(help="From this time, or this long ago.")] = None,
@@ -52,4 +54,10 @@ def audit(
         if as_json:
             print_json(events)
             return
-        print_table(COLUMNS, [[event[column] for column in COLUMNS] for event in events])
+        print_table(COLUMNS, [_row(event) for event in events])
+
+
+def _row(event: dict[str, Any]) -> list[Any]:
+    # A user who acted is shown by email, the id being in --json.
+    shown = {**event, "actor": event.get("actor_email") or event["actor"]}
+    return [shown[column] for column in COLUMNS]

@@ -1,6 +1,7 @@
 """One interface for the ``keys``, ``users`` and ``audit`` commands, two ways to serve it:
-the local data folder (``LocalBackend``) or a server's HTTP API (``RemoteBackend``, with
-``--url`` / ``AUTHGATE_URL`` and ``--token`` / ``AUTHGATE_TOKEN``).
+the local data folder (``LocalBackend``) or a server's HTTP API (``RemoteBackend``, on
+``authgate.client``, with ``--url`` / ``AUTHGATE_URL``, ``--token`` / ``AUTHGATE_TOKEN``
+and ``--cacert`` / ``AUTHGATE_CA_BUNDLE``).
 
 Both hand back the same dictionaries (the API's JSON is the records' own metadata), so a
 command prints the same table or JSON either way, and an API error becomes the same
@@ -15,28 +16,19 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote
 
 import httpx
 import typer
 from platformdirs import user_config_dir
 
 from authgate.cli.context import local_runtime, state_of
-from authgate.errors import (
-    AuthgateError,
-    Conflict,
-    Forbidden,
-    InvalidCredentials,
-    InvalidRequest,
-    MissingCredentials,
-    NotFound,
-    NotReady,
-    RateLimited,
-)
-from authgate.keys import Actor
+from authgate.client import AuthgateClient, api_base, error_for
+from authgate.errors import InvalidRequest, MissingCredentials
+from authgate.manage.keys import Actor
+from authgate.manage.leaks import LeakReport
+from authgate.manage.users import audit_actor, user_dict
 from authgate.runtime import Runtime
 from authgate.securefiles import ensure_private_dir, read_secret_file, write_secret_file
-from authgate.users import user_dict
 
 __all__ = [
     "Backend",
@@ -45,26 +37,28 @@ __all__ = [
     "api_base",
     "credentials_file",
     "open_backend",
+    "open_client",
     "raise_for_status",
     "remember_token",
     "stored_token",
 ]
 
 CLI_ACTOR = Actor("cli", source="cli")
-AUDIT_PAGE = 1000
 DAY = timedelta(days=1)
+CLI_TIMEOUT = 30.0
 
 
 class Backend(Protocol):
     def create_key(
         self, *, name: str, scopes: Sequence[str], expires_in: timedelta | None
     ) -> dict[str, Any]: ...
-    def list_keys(self) -> list[dict[str, Any]]: ...
+    def list_keys(self, *, everyone: bool = False) -> list[dict[str, Any]]: ...
     def get_key(self, key_id: str) -> dict[str, Any]: ...
     def revoke_key(self, key_id: str) -> dict[str, Any]: ...
     def rotate_key(self, key_id: str, *, grace: timedelta) -> dict[str, Any]: ...
 
     def add_user(self, *, email: str, password: str, role: str) -> dict[str, Any]: ...
+    def report_leaks(self, tokens: Sequence[str], *, url: str) -> list[dict[str, Any]]: ...
     def list_users(self) -> list[dict[str, Any]]: ...
     def update_user(
         self, ident: str, *, role: str | None = None, active: bool | None = None
@@ -101,7 +95,8 @@ class LocalBackend:
         )
         return {"token": created.token, **created.record.metadata(self._now())}
 
-    def list_keys(self) -> list[dict[str, Any]]:
+    def list_keys(self, *, everyone: bool = False) -> list[dict[str, Any]]:
+        # The data folder's operator acts on every key: there is no "own" to narrow to.
         return [record.metadata(self._now()) for record in self._runtime.keys.list(everyone=True)]
 
     def get_key(self, key_id: str) -> dict[str, Any]:
@@ -113,6 +108,10 @@ class LocalBackend:
     def rotate_key(self, key_id: str, *, grace: timedelta) -> dict[str, Any]:
         created = self._runtime.keys.rotate(self._actor, key_id, grace=grace)
         return {"token": created.token, **created.record.metadata(self._now())}
+
+    def report_leaks(self, tokens: Sequence[str], *, url: str) -> list[dict[str, Any]]:
+        reports = [LeakReport(token, url=url, source="cli") for token in tokens]
+        return [finding.feedback() for finding in self._runtime.leaks.report(self._actor, reports)]
 
     def add_user(self, *, email: str, password: str, role: str) -> dict[str, Any]:
         users = self._runtime.users
@@ -146,73 +145,56 @@ class LocalBackend:
         limit: int,
     ) -> list[dict[str, Any]]:
         events = self._runtime.store.list_audit(
-            actor=actor, action=action, target=key, since=since, until=until, limit=limit
+            **audit_actor(actor), action=action, target=key, since=since, until=until, limit=limit
         )
         return [event.as_dict() for event in events]
 
 
 class RemoteBackend:
-    """A server's ``/authgate/v1`` API, with the caller's token."""
+    """A server's ``/authgate/v1`` API through ``authgate.client``, with the caller's token."""
 
-    def __init__(self, client: httpx.Client) -> None:
+    def __init__(self, client: AuthgateClient) -> None:
         self._client = client
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self._client.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise NotReady(f"cannot reach {self._client.base_url}: {exc}") from None
-        raise_for_status(response)
-        return response.json()
 
     def create_key(
         self, *, name: str, scopes: Sequence[str], expires_in: timedelta | None
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": name, "scopes": list(scopes)}
+        days = None
         if expires_in is not None:
             if expires_in % DAY:
                 raise InvalidRequest("--expires-in: the server takes whole days (e.g. 30d).")
-            body["expires_in_days"] = expires_in // DAY
-        return _token_first(self._call("POST", "/tokens", json=body))
+            days = expires_in // DAY
+        created = self._client.create_token(name, scopes=list(scopes), expires_in_days=days)
+        return _token_first(dict(created))
 
-    def list_keys(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("GET", "/tokens", params={"all": "true"})
-        return result
+    def list_keys(self, *, everyone: bool = False) -> list[dict[str, Any]]:
+        return [dict(token) for token in self._client.list_tokens(everyone=everyone)]
 
     def get_key(self, key_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/tokens/{_segment(key_id)}")
-        return result
+        return dict(self._client.get_token(key_id))
 
     def revoke_key(self, key_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("DELETE", f"/tokens/{_segment(key_id)}")
-        return result
+        return dict(self._client.revoke_token(key_id))
 
     def rotate_key(self, key_id: str, *, grace: timedelta) -> dict[str, Any]:
-        body = {"grace_seconds": int(grace.total_seconds())}
-        return _token_first(self._call("POST", f"/tokens/{_segment(key_id)}/rotate", json=body))
+        return _token_first(dict(self._client.rotate_token(key_id, grace=grace)))
 
     def add_user(self, *, email: str, password: str, role: str) -> dict[str, Any]:
-        body = {"email": email, "password": password, "role": role}
-        result: dict[str, Any] = self._call("POST", "/users", json=body)
-        return result
+        return dict(self._client.create_user(email, password, role=role))
+
+    def report_leaks(self, tokens: Sequence[str], *, url: str) -> list[dict[str, Any]]:
+        return [dict(label) for label in self._client.report_leaks(tokens, url=url)]
 
     def list_users(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("GET", "/users")
-        return result
+        return [dict(user) for user in self._client.list_users()]
 
     def update_user(
         self, ident: str, *, role: str | None = None, active: bool | None = None
     ) -> dict[str, Any]:
-        body = {
-            name: value for name, value in (("role", role), ("active", active)) if value is not None
-        }
-        result: dict[str, Any] = self._call("PATCH", f"/users/{_segment(ident)}", json=body)
-        return result
+        return dict(self._client.update_user(ident, role=role, active=active))
 
     def reset_password(self, ident: str, password: str) -> dict[str, Any]:
-        path = f"/users/{_segment(ident)}/password"
-        result: dict[str, Any] = self._call("POST", path, json={"password": password})
-        return result
+        return dict(self._client.reset_password(ident, password))
 
     def audit(
         self,
@@ -224,79 +206,20 @@ class RemoteBackend:
         until: datetime | None,
         limit: int,
     ) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {
-            name: value
-            for name, value in (
-                ("actor", actor),
-                ("action", action),
-                ("key", key),
-                ("since", since.isoformat() if since else None),
-                ("until", until.isoformat() if until else None),
-            )
-            if value is not None
-        }
-        events: list[dict[str, Any]] = []
-        offset: int | None = 0
-        while offset is not None and len(events) < limit:
-            page_size = min(AUDIT_PAGE, limit - len(events))
-            page = self._call(
-                "GET", "/audit", params={**params, "limit": page_size, "offset": offset}
-            )
-            events.extend(page["events"])
-            offset = page["next_offset"]
-        return events
-
-
-def _segment(value: str) -> str:
-    return quote(value, safe="")
+        events = self._client.iter_audit(
+            actor=actor, action=action, key=key, since=since, until=until, limit=limit
+        )
+        return [dict(event) for event in events]
 
 
 def _token_first(created: dict[str, Any]) -> dict[str, Any]:
     return {"token": created.pop("token"), **created}
 
 
-# -- errors ---------------------------------------------------------------------------------
-_BY_STATUS: dict[int, type[AuthgateError]] = {
-    400: InvalidRequest,
-    403: Forbidden,
-    404: NotFound,
-    409: Conflict,
-    413: InvalidRequest,
-    415: InvalidRequest,
-    422: InvalidRequest,
-    429: RateLimited,
-    503: NotReady,
-}
-
-
 def raise_for_status(response: httpx.Response) -> None:
     """The API's error as the ``AuthgateError`` the local service raises for it."""
-    if response.is_success:
-        return
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    detail = _sentence(body.get("detail") if isinstance(body, dict) else None)
-    if not detail:
-        detail = f"the server answered {response.status_code} {response.reason_phrase}"
-    if response.status_code == 401:
-        missing = isinstance(body, dict) and body.get("code") == "missing_credentials"
-        raise (MissingCredentials if missing else InvalidCredentials)(detail)
-    raise _BY_STATUS.get(response.status_code, AuthgateError)(detail)
-
-
-def _sentence(detail: Any) -> str | None:
-    if isinstance(detail, str):
-        return detail
-    if isinstance(detail, list):
-        parts = []
-        for problem in detail:
-            field = ".".join(str(part) for part in problem.get("loc", ())[1:]) or "body"
-            message = str(problem.get("msg", "invalid"))
-            parts.append(message if message.startswith(field) else f"{field}: {message}")
-        return "; ".join(parts)
-    return None
+    if not response.is_success:
+        raise error_for(response)
 
 
 # -- where the CLI keeps tokens from ``authgate login`` -------------------------------------
@@ -330,13 +253,38 @@ def remember_token(url: str, entry: dict[str, Any], path: Path | None = None) ->
     return path
 
 
-def api_base(url: str) -> str:
-    """``http://host:8080`` → ``http://host:8080/authgate/v1``; a URL already ending in
-    ``/v1`` (a server with another ``http_prefix``) is used as it is."""
-    base = url.rstrip("/")
-    if base.endswith("/v1"):
-        return base
-    return base + ("/v1" if base.endswith("/authgate") else "/authgate/v1")
+@contextmanager
+def open_client(
+    ctx: typer.Context,
+    *,
+    url: str | None = None,
+    cacert: Path | None = None,
+    authenticated: bool = True,
+) -> Iterator[AuthgateClient]:
+    """``authgate.client`` on ``url`` (else ``--url``), trusting ``cacert`` (else
+    ``--cacert`` / ``AUTHGATE_CA_BUNDLE``, else the system's CAs), with ``--token`` (else
+    the one ``authgate login`` stored) unless ``authenticated`` is false."""
+    state = state_of(ctx)
+    server = url or state.url
+    if server is None:
+        raise InvalidRequest("no server: pass --url (or set AUTHGATE_URL).")
+    token = None
+    if authenticated:
+        token = state.token or stored_token(server, state.credentials_file())
+        if token is None:
+            raise MissingCredentials(
+                f"no token for {server}: pass --token, set AUTHGATE_TOKEN, "
+                f"or run: authgate login --url {server} --email EMAIL"
+            )
+    bundle = cacert or state.cacert
+    with AuthgateClient(
+        server,
+        token,
+        verify=True if bundle is None else bundle,
+        timeout=CLI_TIMEOUT,
+        user_agent="authgate-cli",
+    ) as client:
+        yield client
 
 
 @contextmanager
@@ -347,12 +295,5 @@ def open_backend(ctx: typer.Context) -> Iterator[Backend]:
         with local_runtime(ctx) as runtime:
             yield LocalBackend(runtime)
         return
-    token = state.token or stored_token(state.url)
-    if token is None:
-        raise MissingCredentials(
-            f"no token for {state.url}: pass --token, set AUTHGATE_TOKEN, "
-            f"or run: authgate login --url {state.url} --email EMAIL"
-        )
-    headers = {"X-API-Key": token, "User-Agent": "authgate-cli"}
-    with httpx.Client(base_url=api_base(state.url), headers=headers, timeout=30) as client:
+    with open_client(ctx) as client:
         yield RemoteBackend(client)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
 
 from authgate.cli.client import open_backend
+from authgate.cli.context import state_of
 from authgate.cli.output import cli_errors, print_json, print_table, stdout
 from authgate.clock import parse_duration
+from authgate.credentials.tokens import hint
 from authgate.errors import InvalidRequest
+from authgate.manage.roles import RoleCatalogue
 
 app = typer.Typer(help="Create, list, show, rotate and revoke API keys.", no_args_is_help=True)
 
@@ -62,19 +66,37 @@ def create(
     expires_in: Annotated[str | None, typer.Option(help="Lifetime such as 30d or 12h.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Create a key and print its token once."""
-    with cli_errors(), open_backend(ctx) as backend:
-        created = backend.create_key(
-            name=name, scopes=scope or (), expires_in=_duration(expires_in, "--expires-in")
-        )
+    """Create a key and print its token once; each scope must be in the catalogue
+    (authgate scopes list)."""
+    with cli_errors():
+        state = state_of(ctx)
+        if state.url is None and scope:
+            # The catalogue the server checks logins and service tokens against; in client
+            # mode the server itself refuses, in the same words.
+            RoleCatalogue.from_settings(state.settings()).check_known(scope)
+        with open_backend(ctx) as backend:
+            created = backend.create_key(
+                name=name, scopes=scope or (), expires_in=_duration(expires_in, "--expires-in")
+            )
         _show_created(created, as_json)
 
 
 @app.command("list")
-def list_keys(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """List every key (metadata only: tokens are never stored)."""
+def list_keys(
+    ctx: typer.Context,
+    everyone: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="With --url: every key you may act on (admins), not only your own. "
+            "The local data folder always lists every key.",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """List keys (metadata only: tokens are never stored)."""
     with cli_errors(), open_backend(ctx) as backend:
-        keys = backend.list_keys()
+        keys = backend.list_keys(everyone=everyone)
         if as_json:
             print_json(keys)
             return
@@ -116,3 +138,34 @@ def rotate(
         _show_created(created, as_json)
         if not as_json:
             stdout.print(f"The old key {key_id} keeps working for {grace}.")
+
+
+@app.command("report-leak")
+def report_leak(
+    ctx: typer.Context,
+    found_at: Annotated[
+        str,
+        typer.Option("--found-at", help="Where they were seen (a URL), for the audit log."),
+    ] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke tokens seen in public: read from standard input, one a line (never an argument,
+    which ``ps`` would show). Each that is a key of ours is revoked now."""
+    tokens = [line.strip() for line in sys.stdin if line.strip()]
+    if not tokens:
+        with cli_errors():
+            raise InvalidRequest(
+                "report-leak reads the tokens from standard input, one a line: "
+                "authgate keys report-leak < leaked.txt"
+            )
+    with cli_errors(), open_backend(ctx) as backend:
+        labels = backend.report_leaks(tokens, url=found_at)
+        if as_json:
+            print_json(labels)
+            return
+        rows = [[hint(token), label["label"]] for token, label in zip(tokens, labels, strict=True)]
+        print_table(["token", "label"], rows)
+        ours = sum(label["label"] == "true_positive" for label in labels)
+        stdout.print(
+            f"{ours} of {len(tokens)} were authgate tokens; the keys among them are revoked."
+        )

@@ -5,17 +5,17 @@ from __future__ import annotations
 import re
 import secrets
 import socket
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
-import httpx
 import typer
 
-from authgate.cli.client import api_base, raise_for_status, remember_token
+from authgate.cli.client import open_client, remember_token
 from authgate.cli.context import state_of
 from authgate.cli.output import cli_errors, print_json, stdout
 from authgate.cli.users import read_password
 from authgate.clock import now_utc
-from authgate.errors import InvalidRequest, NotReady
+from authgate.errors import InvalidRequest
 from authgate.passwords import check_login_password
 
 
@@ -38,6 +38,14 @@ def login(
     name: Annotated[str | None, typer.Option(help="A name for the token.")] = None,
     scope: Annotated[list[str] | None, typer.Option(help="A scope; repeat for more.")] = None,
     expires_in_days: Annotated[int | None, typer.Option(help="Lifetime in days.")] = None,
+    cacert: Annotated[
+        Path | None,
+        typer.Option(
+            "--cacert",
+            envvar="AUTHGATE_CA_BUNDLE",
+            help="CA bundle (PEM) to trust for an https server, e.g. a self-signed one's.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Log in to a server; its token is stored (0600) as the default for that URL."""
@@ -46,21 +54,15 @@ def login(
         if server is None:
             raise InvalidRequest("login needs --url (or AUTHGATE_URL).")
         password = check_login_password(read_password(password_stdin, confirm=False))
-        body: dict[str, object] = {
-            "email": email,
-            "password": password,
-            "name": name or default_token_name(),
-        }
-        if scope:
-            body["scopes"] = scope
-        if expires_in_days is not None:
-            body["expires_in_days"] = expires_in_days
-        try:
-            response = httpx.post(f"{api_base(server)}/tokens", json=body, timeout=30)
-        except httpx.TransportError as exc:
-            raise NotReady(f"cannot reach {server}: {exc}") from None
-        raise_for_status(response)
-        created = response.json()
+        with open_client(ctx, url=server, cacert=cacert, authenticated=False) as client:
+            login_token = client.login(
+                email,
+                password,
+                name=name or default_token_name(),
+                scopes=scope or None,
+                expires_in_days=expires_in_days,
+            )
+        created: dict[str, Any] = dict(login_token)
         token = created.pop("token")
         path = remember_token(
             server,
@@ -70,6 +72,7 @@ def login(
                 "key_id": created["id"],
                 "expires_at": created["expires_at"],
             },
+            state_of(ctx).credentials_file(),
         )
         if as_json:
             print_json({"url": server, "email": email, "credentials_file": str(path), **created})

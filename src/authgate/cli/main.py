@@ -4,19 +4,35 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperOption
 
 from authgate import __version__
-from authgate.bootstrap import read_admin_key
 from authgate.cli import access_keys as access_keys_cli
-from authgate.cli import audit, keys, login, users
+from authgate.cli import assertion_key as assertion_key_cli
+from authgate.cli import audit, keys, login, scopes, users
 from authgate.cli import master_key as master_key_cli
 from authgate.cli.context import CliState, local_runtime, state_of
 from authgate.cli.output import cli_errors, print_json, stderr, stdout
+from authgate.credentials.bootstrap import read_admin_key
+from authgate.credentials.tokens import generate_token
+from authgate.extras import require
 from authgate.store.sql import safe_url
-from authgate.tokens import generate_token
+
+_value_type = TyperOption.display_type_rich
+
+
+def _flag_type(self: TyperOption, ctx: Any) -> str | None:
+    # Typer's rich help gives an on/off flag a type column ("<bool>"), as if it took a
+    # value; its plain help does not. A flag takes none, so it shows none.
+    if self.is_flag or self.count:
+        return None
+    return _value_type(self, ctx)
+
+
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="authgate",
@@ -25,8 +41,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(keys.app, name="keys")
+app.add_typer(scopes.app, name="scopes")
 app.add_typer(access_keys_cli.app, name="access-keys")
 app.add_typer(master_key_cli.app, name="master-key")
+app.add_typer(assertion_key_cli.app, name="assertion-key")
 app.add_typer(users.app, name="users")
 app.command("audit")(audit.audit)
 app.command("login")(login.login)
@@ -70,8 +88,32 @@ def root(
             show_default=False,
         ),
     ] = None,
+    cacert: Annotated[
+        Path | None,
+        typer.Option(
+            "--cacert",
+            envvar="AUTHGATE_CA_BUNDLE",
+            help="CA bundle (PEM) to trust for an https --url, e.g. a self-signed server's.",
+        ),
+    ] = None,
+    config_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--config-dir",
+            envvar="AUTHGATE_CONFIG_DIR",
+            help="Where `authgate login` keeps tokens (default: ~/.config/authgate).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    ctx.obj = CliState(data_dir=data_dir, config=config, url=url, token=token)
+    ctx.obj = CliState(
+        data_dir=data_dir,
+        config=config,
+        url=url,
+        token=token,
+        cacert=cacert,
+        config_dir=config_dir,
+    )
 
 
 @token_app.command("generate")
@@ -141,21 +183,32 @@ def serve(
         list[str] | None,
         typer.Option(help="Another name for a generated certificate; repeat for more."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes serving the port (default 1, or WEB_CONCURRENCY).", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Run the authgate server (and, with --upstream, the gateway in front of a service)."""
-    import gc
-
+    with cli_errors():
+        for module in ("uvicorn", "aiohttp", "websockets"):
+            require(module, extra="server", needed_for="authgate serve")
     import uvicorn
 
-    from authgate.gateway import gateway_from_settings
+    from authgate.logqueue import QueuedLogging
+    from authgate.policy import rules_from_config
+    from authgate.proxy.gateway import gateway_from_settings
     from authgate.runtime import Runtime
     from authgate.server.compose import build_root_app
+    from authgate.server.protocol import limited_http_protocol
     from authgate.tls import resolve_tls
+    from authgate.workers import LOG_FORMAT, refuse_taken_port, serve_workers, tune_collector
 
     state = state_of(ctx)
     state.data_dir = data_dir or state.data_dir
     state.config = config or state.config
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     with cli_errors():
         settings = state.settings(
             host=host,
@@ -169,8 +222,10 @@ def serve(
             tls_cert=tls_cert,
             tls_key=tls_key,
             tls_names=tuple(tls_name) if tls_name else None,
+            workers=workers,
         )
         # Refused configuration stops start-up before anything is opened.
+        refuse_taken_port(settings.host, settings.port)
         gateway = gateway_from_settings(settings) if settings.upstream_url else None
         tls_files = resolve_tls(
             mode=settings.tls,
@@ -189,32 +244,42 @@ def serve(
         stderr.print(f"Admin key {verb}: {runtime.admin_key.path}")
         stderr.print("Print it with: authgate admin-key")
         stderr.print(f"Store: {safe_url(settings.resolved_database_url)}")
+        rules = rules_from_config(settings.rules)
+        if rules:
+            stderr.print(f"Rules: {len(rules)} loaded")
+        else:
+            stderr.print("Rules: none configured, so every request needs a credential")
         if gateway is not None:
             stderr.print(
                 f"Gateway: requests outside {settings.http_prefix}/ go to {gateway.upstream}"
             )
-    app = build_root_app(runtime, downstream=gateway)
-    # Requests leave no reference cycles behind, yet at the default threshold (700) the
-    # cyclic collector ran ~90 times a second under load, ~30 µs per proxied request
-    # (measured on the gateway); at 50,000 it hardly runs. What exists now lives as long
-    # as the process: frozen, full collections no longer walk it.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 10, 10)
+        else:
+            stderr.print("Upstream: none (no --upstream)")
+        # The localhost bypass's state is logged by the middleware as the server starts.
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        # authgate's access log replaces uvicorn's: it knows who called.
+        "access_log": False,
+        # The socket's peer stays the peer: trusted_proxies decides about forwarding
+        # headers, not uvicorn's default trust in 127.0.0.1.
+        "proxy_headers": False,
+        "ssl_certfile": str(tls_files.cert_file) if tls_files else None,
+        "ssl_keyfile": str(tls_files.key_file) if tls_files else None,
+    }
+    if settings.workers > 1:
+        # The store is migrated and the admin key made; each worker opens its own runtime.
+        runtime.close()
+        stderr.print(f"Workers: {settings.workers} processes on one port")
+        serve_workers(settings, options)
+        return
+    # Logs are written by a thread of their own, never on the event loop.
+    app = QueuedLogging(build_root_app(runtime, downstream=gateway))
+    tune_collector()
     try:
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level="info",
-            # authgate's access log replaces uvicorn's: it knows who called.
-            access_log=False,
-            # The socket's peer stays the peer: trusted_proxies decides about forwarding
-            # headers, not uvicorn's default trust in 127.0.0.1.
-            proxy_headers=False,
-            ssl_certfile=str(tls_files.cert_file) if tls_files else None,
-            ssl_keyfile=str(tls_files.key_file) if tls_files else None,
-        )
+        # Header size, header-read time and connections per address: uvicorn has none.
+        uvicorn.run(app, http=limited_http_protocol(settings), **options)
     finally:
         runtime.close()
 

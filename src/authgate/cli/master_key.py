@@ -10,9 +10,8 @@ from typing import Annotated
 import typer
 
 from authgate.cli.client import CLI_ACTOR
-from authgate.cli.context import local_runtime, state_of
+from authgate.cli.context import local_only, local_runtime
 from authgate.cli.output import cli_errors, print_json, stdout
-from authgate.errors import InvalidRequest
 
 __all__ = ["app"]
 
@@ -26,11 +25,7 @@ def rotate(
 ) -> None:
     """Make a new master key and re-encrypt every access key secret under it."""
     with cli_errors():
-        if state_of(ctx).url is not None:
-            raise InvalidRequest(
-                "master-key rotate works on the server's own data folder: run it on that "
-                "host, without --url / AUTHGATE_URL."
-            )
+        local_only(ctx, "master-key rotate")
         with local_runtime(ctx) as runtime:
             report = runtime.access_keys.rotate_master_key(CLI_ACTOR)
     if as_json:

@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from authgate.errors import (
@@ -51,7 +52,8 @@ def exit_code_for(error: AuthgateError) -> int:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    stderr.print(f"[bold red]error:[/] {message}", markup=True)
+    # The message is text, not markup: "authgate[redis]" or "[::1]" must print as written.
+    stderr.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     raise typer.Exit(code)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
+import warnings
 from typing import Annotated, Any
 
 import typer
@@ -35,8 +37,21 @@ def read_password(from_stdin: bool, *, confirm: bool, prompt: str = "Password") 
         if not line:
             raise InvalidRequest("--password-stdin: standard input is empty.")
         return line.rstrip("\r\n")
-    # On stderr, so that --json output on stdout stays parseable.
-    password: str = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
+    with warnings.catch_warnings():
+        # getpass warns, then reads stdin with echo, when there is no terminal to hide the
+        # typing on: a script's password would be echoed or its next line eaten. Refused.
+        warnings.simplefilter("error", getpass.GetPassWarning)
+        try:
+            # On stderr, so that --json output on stdout stays parseable.
+            password: str = typer.prompt(
+                prompt, hide_input=True, confirmation_prompt=confirm, err=True
+            )
+        except getpass.GetPassWarning:
+            typer.echo(err=True)  # end the prompt's line
+            raise InvalidRequest(
+                "no terminal to ask for the password on: "
+                "send it on standard input with --password-stdin."
+            ) from None
     return password
 
 

@@ -8,12 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from authgate import __version__
+from authgate import __version__, metrics
+from authgate.adapters.scope import CloseWhenBodyUnread
 from authgate.runtime import Runtime
 from authgate.server import (
     routes_access_keys,
     routes_audit,
     routes_core,
+    routes_jwks,
+    routes_leaks,
+    routes_metrics,
+    routes_scopes,
     routes_tokens,
     routes_users,
     routes_verify,
@@ -50,11 +55,19 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
         openapi_url=f"{prefix}/openapi.json",
     )
     app.state.runtime = runtime
+    # The server extra brings prometheus-client: the service always serves its metrics.
+    metrics.enable()
     install_error_handlers(app)
+    # Routes and error handlers answer (413, 401, 422...) without always reading the body.
+    app.add_middleware(CloseWhenBodyUnread)
     app.include_router(routes_core.router, prefix=f"{prefix}/v1")
     app.include_router(routes_access_keys.router, prefix=f"{prefix}/v1")
     app.include_router(routes_verify.router, prefix=f"{prefix}/v1")
     app.include_router(routes_tokens.router, prefix=f"{prefix}/v1")
+    app.include_router(routes_scopes.router, prefix=f"{prefix}/v1")
     app.include_router(routes_users.router, prefix=f"{prefix}/v1")
     app.include_router(routes_audit.router, prefix=f"{prefix}/v1")
+    app.include_router(routes_leaks.router, prefix=f"{prefix}/v1")
+    app.include_router(routes_metrics.router, prefix=prefix)
+    app.include_router(routes_jwks.router, prefix=prefix)
     return app

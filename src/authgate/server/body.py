@@ -17,7 +17,14 @@ from pydantic import BaseModel, ValidationError
 
 from authgate.errors import AuthgateError, InvalidRequest
 
-__all__ = ["BadRequest", "PayloadTooLarge", "UnsupportedMediaType", "json_body", "request_body"]
+__all__ = [
+    "BadRequest",
+    "PayloadTooLarge",
+    "UnsupportedMediaType",
+    "json_body",
+    "read_capped",
+    "request_body",
+]
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -71,7 +78,7 @@ def parse_json(raw: bytes) -> Any:
         raise BadRequest(f"The request body is not usable JSON: {exc}.") from None
 
 
-async def _read_capped(request: Request, max_bytes: int) -> bytes:
+async def read_capped(request: Request, max_bytes: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -92,7 +99,7 @@ async def request_body(
     request: Request, model: type[Model], *, max_bytes: int, optional: bool = False
 ) -> Model:
     """The body as ``model``: 413 over the cap, 415 not JSON, 400 unreadable, 422 invalid."""
-    raw = await _read_capped(request, max_bytes)
+    raw = await read_capped(request, max_bytes)
     if not raw.strip():
         if not optional:
             raise InvalidRequest("The request body is empty: send a JSON object.")

@@ -1,7 +1,7 @@
 """Who is calling the token service's own routes, and from where.
 
-``caller`` is ``deps.current_principal`` plus one thing: a disabled user's old token being
-tried is audited (a refused escalation), as ``authgate.gate`` does for everything else.
+``caller`` is ``deps.current_principal``, which asks the gate (so a disabled user's old
+token being tried is audited there, a refused escalation, as everywhere else).
 """
 
 from __future__ import annotations
@@ -10,19 +10,13 @@ import functools
 from typing import Annotated
 
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 
-from authgate.adapters.scope import facts_from_scope, peer_of
-from authgate.errors import OwnerDisabled
+from authgate.adapters.scope import PRINCIPAL_SCOPE_KEY, facts_from_scope, peer_of
 from authgate.principal import Principal
-from authgate.proxies import TrustedProxies, normalise_address
 from authgate.server.deps import RuntimeDep, api_key_scheme, bearer_scheme, current_principal
+from authgate.trusted_proxies import TrustedProxies, normalise_address
 
 __all__ = ["Caller", "ClientAddress", "OptionalCaller", "sends_credentials"]
-
-# Where a middleware in front leaves the principal it authenticated (as deps.py reads it);
-# None there means "anonymous on a public route".
-PRINCIPAL_SCOPE_KEY = "authgate.principal"
 
 
 @functools.lru_cache(maxsize=8)
@@ -32,7 +26,7 @@ def _proxies(cidrs: tuple[str, ...]) -> TrustedProxies:
 
 def client_address(request: Request) -> str | None:
     """The client's address, for login limits and the audit log: the socket's peer, or,
-    when that peer is a trusted proxy, the address it forwarded (``authgate.proxies``)."""
+    when that peer is a trusted proxy, the address it forwarded (``authgate.trusted_proxies``)."""
     runtime = request.app.state.runtime
     proxies = _proxies(tuple(runtime.settings.trusted_proxies))
     if not proxies:
@@ -54,13 +48,8 @@ async def caller(
     api_key: Annotated[str | None, Depends(api_key_scheme)],
     bearer: Annotated[object, Depends(bearer_scheme)],
 ) -> Principal:
-    try:
-        return await current_principal(request, runtime, api_key, bearer)
-    except OwnerDisabled as refused:
-        await run_in_threadpool(
-            runtime.lifecycle.audit_disabled_owner, refused, client_address(request)
-        )
-        raise
+    # The gate audits a disabled user's old token being tried, as everywhere else.
+    return await current_principal(request, runtime, api_key, bearer)
 
 
 async def optional_caller(

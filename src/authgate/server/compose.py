@@ -13,17 +13,11 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from authgate.adapters.asgi import (
-    ASGIApp,
-    AuthgateMiddleware,
-    Message,
-    Receive,
-    Scope,
-    Send,
-    default_rules,
-)
+from authgate.accesslog import AccessLog
+from authgate.adapters.asgi import AuthgateMiddleware, default_rules
+from authgate.adapters.forward_auth import VERIFY_PATH, ForwardAuth
+from authgate.adapters.scope import ASGIApp, Message, Receive, Scope, Send, send_error
 from authgate.errors import NotFound
-from authgate.http import json_error
 from authgate.policy import Rule
 from authgate.runtime import Runtime
 from authgate.server.app import create_app
@@ -35,12 +29,15 @@ def service_rules(prefix: str) -> list[Rule]:
     """The token service's own rules, placed before the operator's."""
     return [
         Rule("GET", f"{prefix}/v1/health", public=True),
+        Rule("GET", f"{prefix}/v1/ready", public=True),
         Rule("GET", f"{prefix}/v1/info", public=True),
         Rule("POST", f"{prefix}/v1/tokens", public=True),
         Rule("GET", f"{prefix}/docs/**", public=True),
         Rule("GET", f"{prefix}/openapi.json", public=True),
+        # The assertion keys' public halves: what upstreams need before they trust anyone.
+        Rule("GET", f"{prefix}/.well-known/jwks.json", public=True),
         # Forward auth evaluates the proxied request against the rules itself.
-        Rule("*", f"{prefix}/v1/verify", public=True),
+        Rule("*", f"{prefix}{VERIFY_PATH}", public=True),
         Rule("*", f"{prefix}/**"),
     ]
 
@@ -50,15 +47,7 @@ async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
         await send({"type": "websocket.close", "code": 1008})
         return
-    status, headers, body = json_error(NotFound())
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_error(scope, send, NotFound())
 
 
 class _Router:
@@ -161,19 +150,20 @@ def build_root_app(
     downstream: ASGIApp | None = None,
     rules: Iterable[Rule] | None = None,
     access_log: bool | None = None,
+    manage_runtime: bool = False,
 ) -> ASGIApp:
     """The app ``authgate serve`` runs: service + ``downstream`` (or a JSON 404) behind one
     middleware. ``rules`` default to the config file's, else "a credential everywhere".
 
-    The caller starts and stops ``runtime`` (``serve`` starts it before listening).
+    The caller starts and stops ``runtime`` (``serve`` starts it before listening), unless
+    ``manage_runtime`` hands that to the app's lifespan (each ``--workers`` process).
     """
     settings = runtime.settings
     prefix = settings.http_prefix
     service = create_app(runtime, manage_runtime=False)
     user_rules = default_rules(settings) if rules is None else list(rules)
-    # Forward auth (/authgate/v1/verify) judges proxied requests by these same rules.
-    service.state.authgate_rules = user_rules
-    return AuthgateMiddleware(
+    logged = settings.access_log if access_log is None else access_log
+    protected = AuthgateMiddleware(
         _Router(prefix, service, downstream),
         rules=[*service_rules(prefix), *user_rules],
         runtime=runtime,
@@ -181,4 +171,15 @@ def build_root_app(
         # `serve` listens where the settings say: "auto" can judge that.
         listen_host=settings.host,
         access_log=access_log,
+        manage_runtime=manage_runtime,
+        # A local scraper needs no credential, as the bypass admits it elsewhere.
+        local_routes=[f"{prefix}/metrics"],
+    )
+    # Forward auth judges proxied requests by the operator's rules, ahead of the rest.
+    return ForwardAuth(
+        protected,
+        runtime,
+        user_rules,
+        prefix=prefix,
+        access_log=AccessLog(settings.access_log_format) if logged else None,
     )

@@ -6,11 +6,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
-from authgate.adapters.asgi import PRINCIPAL_SCOPE_KEY
-from authgate.adapters.scope import facts_from_scope
+from authgate.adapters.scope import PRINCIPAL_SCOPE_KEY, facts_from_scope
+from authgate.credentials.verifiers import FactsRequest
 from authgate.errors import AuthgateError, Forbidden
+from authgate.gate import Gate
+from authgate.pipeline import run_async
+from authgate.policy import Rule
 from authgate.principal import Principal
 from authgate.runtime import Runtime
 
@@ -29,6 +31,22 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+# The token service's own routes take a credential everywhere they ask for one.
+_CREDENTIAL_REQUIRED = Rule("*", "/**")
+_GATE_STATE_KEY = "authgate_service_gate"
+
+
+def _gate(request: Request, runtime: Runtime) -> Gate:
+    state = request.app.state
+    gate: Gate | None = getattr(state, _GATE_STATE_KEY, None)
+    if gate is None:
+        gate = Gate(runtime, [_CREDENTIAL_REQUIRED], reserved_prefix=runtime.settings.http_prefix)
+        # The token service never honours the localhost bypass.
+        gate.bypass = False
+        setattr(state, _GATE_STATE_KEY, gate)
+    return gate
+
+
 async def current_principal(
     request: Request,
     runtime: RuntimeDep,
@@ -39,14 +57,18 @@ async def current_principal(
     if isinstance(already, Principal):
         return already
     facts = facts_from_scope(request.scope)
-    authenticator = runtime.authenticator
-    decision = authenticator.authenticate(facts, allow_io=False)
-    if decision is None:
-        decision = await run_in_threadpool(authenticator.authenticate, facts)
-    if isinstance(decision, AuthgateError) or decision is None:
-        raise decision or AuthgateError()
-    request.scope[PRINCIPAL_SCOPE_KEY] = decision
-    return decision
+    gate = _gate(request, runtime)
+    # Matched as authgate's own route, whatever path the service is mounted at: its
+    # routes take authgate's credentials only.
+    match = gate.reserved or "/"
+    verdict = await run_async(gate.decide(FactsRequest(facts), _CREDENTIAL_REQUIRED, match))
+    if verdict.error is not None:
+        raise verdict.error
+    principal = verdict.principal
+    if principal is None:
+        raise AuthgateError()
+    request.scope[PRINCIPAL_SCOPE_KEY] = principal
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from authgate.errors import AuthgateError
+from authgate.errors import AuthgateError, InvalidRequest
 from authgate.http import json_error
 
 __all__ = ["install_error_handlers"]
@@ -26,12 +27,35 @@ def _authgate_error(_request: Request, exc: Exception) -> Response:
 
 
 def _validation_error(_request: Request, exc: Exception) -> Response:
+    """A request that fails its schema (body, query or path): the error shape every other
+    refusal has, its detail one sentence naming each field; ``errors`` keeps the list for
+    programs that want it."""
     assert isinstance(exc, RequestValidationError)
     problems = [
         {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
         for err in exc.errors()
     ]
-    return JSONResponse({"detail": problems, "code": "invalid_request"}, status_code=422)
+    sentence = "; ".join(_problem(problem["loc"], str(problem["msg"])) for problem in problems)
+    body = {
+        "detail": sentence or InvalidRequest.default_detail,
+        "code": InvalidRequest.code,
+        "errors": problems,
+    }
+    return JSONResponse(body, status_code=InvalidRequest.status)
+
+
+_PLACES = {"query": "query parameter", "path": "path parameter", "header": "header"}
+
+
+def _problem(loc: list[Any], msg: str) -> str:
+    where, *field = loc or ["body"]
+    name = ".".join(str(part) for part in field)
+    if not name:
+        return f"the {where}: {msg}"
+    if where == "body":
+        # A message of our own validators names its field already.
+        return msg if msg.startswith(name) else f"{name}: {msg}"
+    return f"{_PLACES.get(str(where), str(where))} {name}: {msg}"
 
 
 def _http_error(_request: Request, exc: Exception) -> Response:

@@ -3,12 +3,12 @@ refused, never coerced) and the responses the OpenAPI document describes."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from authgate.keys import NAME_RE, NAME_RULE
+from authgate.manage.keys import NAME_RE, NAME_RULE
 from authgate.passwords import MAX_PASSWORD_LENGTH, MIN_NEW_PASSWORD_LENGTH
 
 __all__ = [
@@ -140,6 +140,7 @@ class AuditEventOut(BaseModel):
     id: int | None
     at: Timestamp
     actor: str
+    actor_email: str | None = Field(description="The acting user's email, if a user acted.")
     action: str
     target: str | None
     source: str | None
@@ -164,5 +165,15 @@ class Problem(BaseModel):
 
 
 class ValidationErrorOut(BaseModel):
-    detail: list[Problem] | str
+    detail: str = Field(description="One sentence naming each refused field.")
     code: str
+    errors: list[Problem] | None = Field(
+        default=None, description="Each refused field, for programs (schema failures only)."
+    )
+
+
+class ScopeOut(BaseModel):
+    name: str
+    origin: Literal["built-in", "scopes setting"]
+    roles: list[str] = Field(description="The roles that may put this scope on a token.")
+    default: bool = Field(description="Given to a token whose request names no scopes.")

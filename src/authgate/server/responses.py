@@ -10,7 +10,10 @@ __all__ = ["errors"]
 
 _DESCRIPTIONS = {
     400: "The body is not readable JSON (syntax, encoding or a repeated key)",
-    401: "No credentials, or unknown, malformed, expired or revoked ones",
+    401: (
+        "No credentials, or unknown, malformed, expired or revoked ones; at login "
+        "(code invalid_login), an email and password that do not match"
+    ),
     403: "Authenticated, but a scope or role is missing",
     404: "No such item, or one the caller may not see",
     409: "Conflicts with the current state (duplicate name, already revoked)",
@@ -25,7 +28,10 @@ _DESCRIPTIONS = {
 _HEADERS: dict[int, dict[str, Any]] = {
     401: {
         "WWW-Authenticate": {
-            "description": 'Bearer realm="authgate", with error="invalid_token" for bad ones',
+            "description": (
+                'Bearer realm="authgate", with error="invalid_token" for bad tokens '
+                "(not for a failed login, which sent none)"
+            ),
             "schema": {"type": "string"},
         }
     },

@@ -7,13 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from authgate.access_keys import access_key_dict
 from authgate.adapters.scope import peer_of
-from authgate.keys import NAME_RE, Actor
+from authgate.manage.access_keys import access_key_dict
+from authgate.manage.keys import NAME_RE, Actor
 from authgate.principal import Principal
+from authgate.s3.grants import Permission
 from authgate.server.deps import RuntimeDep, require_admin
 from authgate.server.responses import errors
-from authgate.sigv4.grants import Permission
 
 __all__ = [
     "AccessKeyCreate",
@@ -30,7 +30,12 @@ Ident = Annotated[
     str,
     Path(min_length=1, max_length=64, description="The access key id (AKAG…) or internal id."),
 ]
-Bucket = Annotated[str, Path(min_length=1, max_length=255, description="An S3 bucket name.")]
+Bucket = Annotated[
+    str,
+    Path(
+        min_length=1, max_length=255, description="An S3 bucket name, or a pattern (backup-*, *)."
+    ),
+]
 
 
 class _Strict(BaseModel):
@@ -47,7 +52,7 @@ class AccessKeyCreate(_Strict):
     grants: dict[str, Permission] = Field(
         default_factory=dict,
         max_length=1000,
-        description="Bucket name → read, write or admin.",
+        description="Bucket name or pattern (backup-*, *) → read, write or admin.",
     )
 
 

@@ -17,6 +17,9 @@ __all__ = ["router"]
 router = APIRouter(tags=["audit"])
 
 MAX_PAGE = 1000
+# Far past any real log, inside SQLite's and PostgreSQL's 64-bit integers (a bigger offset
+# cannot be bound to the query) and exact in JSON for JavaScript clients.
+MAX_OFFSET = 2**53
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -37,13 +40,16 @@ def audit_log(
     runtime: RuntimeDep,
     principal: Caller,
     source: ClientAddress,
-    actor: Annotated[str | None, Query(max_length=64, description="Who acted.")] = None,
+    actor: Annotated[
+        str | None,
+        Query(max_length=320, description="Who acted: a user's email or id, a key id, `cli`."),
+    ] = None,
     action: Annotated[str | None, Query(max_length=64, description="e.g. key.revoke")] = None,
     key: Annotated[str | None, Query(max_length=64, description="The target's id.")] = None,
     since: Annotated[datetime | None, Query(description="From this time (inclusive).")] = None,
     until: Annotated[datetime | None, Query(description="Before this time.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     page = runtime.lifecycle.audit_log(
         principal,

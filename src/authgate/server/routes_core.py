@@ -1,12 +1,14 @@
-"""Health, info and whoami."""
+"""Health (liveness), readiness, info and whoami."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from authgate import __version__
 from authgate.errors import NotReady
@@ -15,16 +17,74 @@ from authgate.server.deps import CurrentPrincipal, RuntimeDep
 router = APIRouter(tags=["service"])
 
 
-@router.get("/health", responses={503: {"description": "The store cannot be reached"}})
-async def health(runtime: RuntimeDep) -> JSONResponse:
-    if not runtime.authenticator.ready:
-        body = {"status": "starting", "detail": NotReady.default_detail, "code": NotReady.code}
-        return JSONResponse(body, status_code=503)
-    try:
-        await run_in_threadpool(runtime.store.ping)
-    except NotReady as exc:
-        return JSONResponse({"status": "unavailable", "detail": exc.detail, "code": exc.code}, 503)
-    return JSONResponse({"status": "ok"})
+@router.get("/health")
+async def health() -> dict[str, str]:
+    """Liveness: the process serves. It asks no dependency, so a load balancer or an
+    orchestrator never restarts an instance for an outage elsewhere; ``/ready`` says
+    whether to send it traffic."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/ready",
+    responses={503: {"description": "A dependency fails: which one, why and since when"}},
+)
+async def ready(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    """Readiness: started, store and Redis answering within their deadline, disk room."""
+    readiness = runtime.readiness
+    timeout = runtime.settings.ready_timeout_seconds
+    threads = _probe_threads(request)
+    failures: dict[str, str | None] = {}
+
+    async def probe(name: str, check: Callable[[], None]) -> None:
+        failures[name] = await _run_probe(check, timeout, threads)
+
+    async with anyio.create_task_group() as group:
+        for name, check in readiness.probes().items():
+            group.start_soon(probe, name, check)
+    problems = [
+        problem
+        for name, failure in failures.items()
+        if (problem := readiness.observe(name, failure)) is not None
+    ]
+    if not problems:
+        return JSONResponse({"status": "ready"})
+    now = runtime.clock()
+    detail = "; ".join(f"{problem.dependency}: {problem.detail}" for problem in problems)
+    body = {
+        "status": "not_ready",
+        "detail": f"authgate is not ready: {detail}",
+        "code": NotReady.code,
+        "failing": [problem.as_dict(now) for problem in problems],
+    }
+    return JSONResponse(body, status_code=503)
+
+
+# Probes run on threads of their own count, so probes stuck on a hung dependency never
+# take the worker threads requests need; past the deadline a probe is abandoned.
+_PROBE_THREADS = 4
+
+
+def _probe_threads(request: Request) -> anyio.CapacityLimiter:
+    state = request.app.state
+    limiter: anyio.CapacityLimiter | None = getattr(state, "probe_threads", None)
+    if limiter is None:
+        limiter = state.probe_threads = anyio.CapacityLimiter(_PROBE_THREADS)
+    return limiter
+
+
+async def _run_probe(
+    check: Callable[[], None], timeout: float, threads: anyio.CapacityLimiter
+) -> str | None:
+    with anyio.move_on_after(timeout):
+        try:
+            await anyio.to_thread.run_sync(check, abandon_on_cancel=True, limiter=threads)
+        except NotReady as exc:
+            return exc.detail
+        except OSError as exc:
+            return f"{type(exc).__name__}: {exc.strerror or exc}"
+        return None
+    return f"no answer within {timeout:g} s"
 
 
 @router.get("/info")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from authgate.errors import InvalidRequest, MissingCredentials
-from authgate.keys import CreatedKey
+from authgate.manage.keys import CreatedKey
 from authgate.server.body import body_openapi, json_body
 from authgate.server.callers import Caller, ClientAddress, OptionalCaller, sends_credentials
 from authgate.server.deps import RuntimeDep
@@ -33,7 +33,8 @@ def _created(created: CreatedKey, runtime: RuntimeDep) -> dict[str, Any]:
     summary="Log in for a token, or create a service token",
     description=(
         "Public. With `email` and `password`: a token of the user's own, scoped by their "
-        "role (login attempts are limited per client address). Without them, and with a "
+        "role (failed logins are limited per account and per client address). Without "
+        "them, and with a "
         "credential holding `tokens:manage`: a service token. The token is in the answer "
         "once and never again."
     ),
@@ -85,7 +86,8 @@ def create_token(
     summary="List the caller's tokens (all of them with ?all=true)",
     description=(
         "Metadata only, revoked and expired tokens included and flagged. `all=true` needs "
-        "`tokens:manage` or the admin role."
+        "`tokens:manage` or the admin role, and lists the tokens the caller may act on: those "
+        "of principals whose role and scopes it could grant."
     ),
     responses=errors(401, 403, 422),
 )
@@ -120,7 +122,8 @@ def revoke_current(runtime: RuntimeDep, principal: Caller, source: ClientAddress
     response_model=TokenOut,
     summary="One token's metadata",
     description=(
-        "The owner's or a `tokens:manage` holder's; anyone else gets the 404 of a missing id."
+        "The owner's, or a `tokens:manage` holder's who could grant the token's holder "
+        "everything it has; anyone else gets the 404 of a missing id."
     ),
     responses=errors(401, 404, 422),
 )
@@ -136,6 +139,10 @@ def get_token(
     status_code=201,
     response_model=TokenCreated,
     summary="Make a successor token; the old one works until the grace period ends",
+    description=(
+        "Who may see a token may rotate it; the successor never holds scopes the owner's "
+        "role or the rotating credential could not grant (403)."
+    ),
     responses=errors(400, 401, 403, 404, 409, 413, 415, 422),
     openapi_extra=body_openapi(TokenRotate, required=False),
 )
@@ -156,7 +163,10 @@ def rotate_token(
     "/tokens/{key_id}",
     response_model=TokenOut,
     summary="Revoke a token",
-    description="The owner or a `tokens:manage` holder; anyone else gets the 404 of a missing id.",
+    description=(
+        "The owner, or a `tokens:manage` holder who could grant the token's holder everything "
+        "it has; anyone else gets the 404 of a missing id."
+    ),
     responses=errors(401, 404, 409, 422),
 )
 def revoke_token(

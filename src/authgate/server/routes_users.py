@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
+from authgate.manage.users import user_dict
 from authgate.server.body import body_openapi, json_body
 from authgate.server.callers import Caller, ClientAddress
 from authgate.server.deps import RuntimeDep
 from authgate.server.models import PasswordReset, UserCreate, UserOut, UserUpdate
 from authgate.server.responses import errors
-from authgate.users import user_dict
 
 __all__ = ["router"]
 
@@ -28,7 +28,8 @@ NEEDS = "Needs `users:manage` or the admin role. "
     status_code=201,
     response_model=UserOut,
     summary="Create a user",
-    description=NEEDS + "Nobody may create a user with a role granting scopes they lack.",
+    description=NEEDS
+    + "The role must be at or below the caller's own, its scopes held by the caller.",
     responses=errors(400, 401, 403, 409, 413, 415, 422),
     openapi_extra=body_openapi(UserCreate),
 )
@@ -74,7 +75,9 @@ def get_user(
     "/users/{user}",
     response_model=UserOut,
     summary="Change a user's role, or disable (or enable) them",
-    description=NEEDS + "A disabled user's tokens stop working at once, on every instance.",
+    description=NEEDS
+    + "Only for a user (and a new role) at or below the caller's role. Disabling revokes "
+    "every token and access key the user holds, on every instance within a second.",
     responses=errors(400, 401, 403, 404, 413, 415, 422),
     openapi_extra=body_openapi(UserUpdate),
 )

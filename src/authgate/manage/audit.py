@@ -32,7 +32,23 @@ class Auditor:
         outcome: str = "success",
         **detail: Any,
     ) -> None:
-        event = AuditEvent(
+        event = self.event(actor, action, target=target, source=source, outcome=outcome, **detail)
+        self._sink.append_audit(event)
+        self.logged(event)
+
+    def event(
+        self,
+        actor: str,
+        action: str,
+        *,
+        target: str | None = None,
+        source: str | None = None,
+        outcome: str = "success",
+        **detail: Any,
+    ) -> AuditEvent:
+        """The entry for a change, for the store to commit in the change's own transaction
+        (then ``logged`` once it has)."""
+        return AuditEvent(
             at=self._clock(),
             actor=actor,
             action=action,
@@ -41,5 +57,13 @@ class Auditor:
             outcome=outcome,
             detail=detail,
         )
-        self._sink.append_audit(event)
-        log.info("audit %s %s target=%s outcome=%s", actor, action, target, outcome)
+
+    @staticmethod
+    def logged(event: AuditEvent) -> None:
+        log.info(
+            "audit %s %s target=%s outcome=%s",
+            event.actor,
+            event.action,
+            event.target,
+            event.outcome,
+        )

@@ -3,6 +3,10 @@
 Framework-free: a principal and plain values in, records out, an ``AuthgateError`` for a
 refusal. Every refusal of a privileged act is audited (outcome ``denied``), and a token the
 caller may not see answers exactly as a token that does not exist.
+
+Acting on or for someone else follows one rule, ``RoleCatalogue.may_grant``: the caller
+must be able to grant everything the other principal holds (role and scopes), and what
+it makes (a token, a successor, a user, a role) never holds more than the caller.
 """
 
 from __future__ import annotations
@@ -11,9 +15,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from authgate.audit import Auditor
 from authgate.clock import Clock, now_utc
 from authgate.errors import (
     AuthgateError,
@@ -22,14 +25,18 @@ from authgate.errors import (
     InvalidRequest,
     NotFound,
     OwnerDisabled,
+    RateLimited,
 )
-from authgate.keys import Actor, CreatedKey, KeyService
+from authgate.manage.audit import Auditor
+from authgate.manage.keys import Actor, CreatedKey, KeyService
+from authgate.manage.login_limits import LoginLimits
+from authgate.manage.roles import MANAGE_TOKENS, MANAGE_USERS, RoleCatalogue, ScopesRefused
+from authgate.manage.users import UserService, audit_actor, normalise_email
+from authgate.passwords import check_login_password
 from authgate.principal import Principal
-from authgate.ratelimit import RateDecision, RateLimiter, parse_limit
-from authgate.roles import MANAGE_TOKENS, MANAGE_USERS, RoleCatalogue, ScopesRefused, holds
+from authgate.ratelimit import RateDecision, RateLimiter
+from authgate.store.protocols import AuditStore, KeyStore
 from authgate.store.records import ApiKeyRecord, AuditEvent, UserRecord
-from authgate.store.sql import SqlStore
-from authgate.users import UserService
 
 __all__ = ["AuditPage", "Lifecycle", "NoSuchToken"]
 
@@ -51,11 +58,15 @@ class AuditPage:
     next_offset: int | None
 
 
+class KeysAndAudit(KeyStore, AuditStore, Protocol):
+    """Token look-ups by id, and the audit log's pages."""
+
+
 class Lifecycle:
     def __init__(
         self,
         *,
-        store: SqlStore,
+        store: KeysAndAudit,
         keys: KeyService,
         users: UserService,
         roles: RoleCatalogue,
@@ -63,6 +74,7 @@ class Lifecycle:
         limiter: RateLimiter,
         login_limit: str,
         token_prefix: str,
+        login_address_limit: str = "50/15 minutes",
         clock: Clock = now_utc,
     ) -> None:
         self._store = store
@@ -70,8 +82,9 @@ class Lifecycle:
         self._users = users
         self._roles = roles
         self._audit = auditor
-        self._limiter = limiter
-        self._login_limit = parse_limit(login_limit)
+        self._login_limits = LoginLimits(
+            limiter, per_account=login_limit, per_address=login_address_limit
+        )
         self._prefix = token_prefix
         self._clock = clock
 
@@ -111,7 +124,7 @@ class Lifecycle:
         source: str | None,
         target: str | None = None,
     ) -> None:
-        if not holds(principal, scope):
+        if not self._roles.holds(principal, scope):
             error = Forbidden(f"This needs the {scope} scope or the admin role.")
             raise self._deny(principal, action, error, source=source, target=target)
 
@@ -135,11 +148,22 @@ class Lifecycle:
             return record.owner_id == principal.owner_id
         return record.owner_id is None and principal.id in (record.created_by, record.id)
 
+    def may_act_on(self, principal: Principal, record: ApiKeyRecord) -> bool:
+        """Its own token, or, with ``tokens:manage``, a token whose holder (the owner's
+        role and the token's scopes) the caller could grant everything."""
+        if self.owns(principal, record):
+            return True
+        if not self._roles.holds(principal, MANAGE_TOKENS):
+            return False
+        if record.owner_id is not None and record.owner_role is None:
+            return principal.is_admin  # an owner the store cannot name: nobody else's to judge
+        return self._roles.may_grant(principal, record.owner_role, record.scopes)
+
     def _visible(
         self, principal: Principal, key_id: str, action: str, source: str | None
     ) -> ApiKeyRecord:
         record = self._store.get_key(key_id)
-        if record is None or not (holds(principal, MANAGE_TOKENS) or self.owns(principal, record)):
+        if record is None or not self.may_act_on(principal, record):
             raise self._deny(principal, action, NoSuchToken(key_id), source=source, target=key_id)
         return record
 
@@ -154,20 +178,26 @@ class Lifecycle:
         expires_in_days: int | None,
         source: str | None,
     ) -> tuple[CreatedKey, RateDecision]:
-        """Email and password for a token of the user's own, at most N tries per address."""
+        """Email and password for a token of the user's own; failed tries are limited per
+        account and per client address (``authgate.manage.login_limits``)."""
         days = self._roles.expiry.check(expires_in_days)
         if scopes is not None:
             self._roles.check_known(scopes)
-        decision = self._limiter.hit(self._login_limit, "login", source or "unknown")
-        if not decision.allowed:
+        # A request refused for its shape costs no try: checked before the count.
+        check_login_password(password)
+        _, account = normalise_email(email)
+        try:
+            with self._login_limits.attempt(account, source) as attempt:
+                try:
+                    user = self._users.authenticate(email, password, source=source)
+                except InvalidCredentials as exc:
+                    exc.headers.update(attempt.failed().headers())  # how many tries are left
+                    raise
+        except RateLimited:
             # Logged, not audited: a flood of refused tries must not become a flood of rows.
             log.warning("login rate limit reached for %s", source)
-            raise decision.error()
-        try:
-            user = self._users.authenticate(email, password, source=source)
-        except InvalidCredentials as exc:
-            exc.headers.update(decision.headers())  # how many tries are left
             raise
+        decision = attempt.decision
         principal = _user_principal(user)
         granted = self._scopes(principal, scopes, self._roles.grantable(user.role), source)
         created = self._keys.create(
@@ -188,7 +218,7 @@ class Lifecycle:
         expires_in_days: int | None,
         source: str | None,
     ) -> CreatedKey:
-        if not holds(principal, MANAGE_TOKENS):
+        if not self._roles.holds(principal, MANAGE_TOKENS):
             error = Forbidden(
                 "Creating a service token needs tokens:manage; "
                 "for a token of your own, send email and password."
@@ -207,8 +237,9 @@ class Lifecycle:
         self, principal: Principal, *, everyone: bool, source: str | None
     ) -> list[ApiKeyRecord]:
         if everyone:
+            # Every token the caller could act on: those of principals it could grant.
             self._require(principal, MANAGE_TOKENS, "key.list", source)
-            return self._keys.list(everyone=True)
+            return [r for r in self._keys.list(everyone=True) if self.may_act_on(principal, r)]
         return [r for r in self._keys.list(principal.owner_id) if self.owns(principal, r)]
 
     def get_token(self, principal: Principal, key_id: str, source: str | None) -> ApiKeyRecord:
@@ -228,6 +259,14 @@ class Lifecycle:
                 raise self._deny(
                     principal, "key.rotate", ScopesRefused(refused), source=source, target=key_id
                 )
+        if not self._roles.may_grant(principal, record.owner_role, record.scopes):
+            # The caller's own token, broader than the credential rotating it.
+            grantable = self._roles.grantable_by(principal)
+            refused = [scope for scope in record.scopes if scope not in grantable]
+            error: AuthgateError = (
+                ScopesRefused(refused) if refused else Forbidden("not allowed to rotate this key.")
+            )
+            raise self._deny(principal, "key.rotate", error, source=source, target=key_id)
         return self._keys.rotate(self.actor(principal, source), key_id, grace=grace)
 
     def revoke_token(self, principal: Principal, key_id: str, source: str | None) -> ApiKeyRecord:
@@ -242,6 +281,11 @@ class Lifecycle:
                 "deleting its file and restarting."
             )
         return self._keys.revoke(self.actor(principal, source), principal.id)
+
+    def leak_reporter(self, principal: Principal, source: str | None) -> Actor:
+        """Who reports leaked tokens by hand: only who may manage every token."""
+        self._require(principal, MANAGE_TOKENS, "key.report_leak", source)
+        return self.actor(principal, source)
 
     def audit_disabled_owner(self, refused: OwnerDisabled, source: str | None) -> None:
         """Audit a disabled user's token being tried: a refusal worth a row, unlike the
@@ -335,7 +379,7 @@ class Lifecycle:
             error = Forbidden("The audit log needs the admin role.")
             raise self._deny(principal, "audit.read", error, source=source)
         events = self._store.list_audit(
-            actor=actor,
+            **audit_actor(actor),
             action=action,
             target=key,
             since=since,

@@ -13,23 +13,22 @@ import logging
 import re
 import secrets
 import string
-import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from ipaddress import IPv4Address
 from types import MappingProxyType
-from typing import Any, Final, cast
+from typing import Any
 
-from authgate.audit import Auditor
 from authgate.clock import Clock, now_utc
+from authgate.credentials.cache import SecretCache
 from authgate.errors import Conflict, InvalidRequest, NotFound
-from authgate.keys import Actor, new_id, validate_name
+from authgate.manage.audit import Auditor
+from authgate.manage.keys import Actor, new_id, validate_name
 from authgate.masterkey import MasterKey, RotationReport
-from authgate.sigv4.grants import Permission
+from authgate.s3.buckets import bucket_name_problem, is_pattern, pattern_problem
+from authgate.s3.grants import Permission
 from authgate.sigv4.verify import AccessKeySecret
+from authgate.store.protocols import AccessKeyStore
 from authgate.store.records import AccessKeyRecord
-from authgate.store.sql import SqlStore
 
 __all__ = [
     "ACCESS_KEY_PREFIX",
@@ -55,9 +54,13 @@ SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
 SECRET_LENGTH = 40  # 240 bits, as AWS's own secrets
 PERMISSIONS: tuple[Permission, ...] = ("read", "write", "admin")
 
-_BUCKET_CHARS = re.compile(r"[a-z0-9.-]+")
 _BUCKET_RULE = (
     "use 3-63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit"
+)
+_OTHER_WILDCARDS = frozenset("?[]{}")
+_PATTERN_RULE = (
+    "a pattern is a bucket name with '*' (any run of bucket-name characters) in it, "
+    "such as backup-* or *"
 )
 
 
@@ -74,31 +77,20 @@ def is_access_key_id(text: str) -> bool:
 
 
 def validate_bucket(name: str) -> str:
-    """S3's bucket naming rules, so a grant can only name a bucket that can exist."""
-    problem: str | None = None
-    if not 3 <= len(name) <= 63:
-        problem = f"it is {len(name)} characters long"
-    elif not _BUCKET_CHARS.fullmatch(name):
-        problem = "it has characters other than lower-case letters, digits, '.' and '-'"
-    elif not (name[0].isalnum() and name[-1].isalnum()):
-        problem = "it must start and end with a letter or digit"
-    elif ".." in name:
-        problem = "it has two adjacent periods"
-    elif _is_ipv4(name):
-        problem = "it is formatted as an IP address"
-    elif name.startswith(("xn--", "sthree-")) or name.endswith(("-s3alias", "--ol-s3")):
-        problem = "S3 reserves its prefix or suffix"
+    """A grant's target: a bucket by S3's naming rules, so a grant can only name a bucket
+    that can exist, or a bucket pattern (``backup-*``, ``*``; see ``authgate.s3.buckets``)."""
+    # "backup-?" was meant as a pattern too: say that only "*" is one.
+    if is_pattern(name) or _OTHER_WILDCARDS & set(name):
+        problem = pattern_problem(name)
+        if problem is not None:
+            raise InvalidRequest(
+                f"bucket pattern {name!r} is not valid: {problem}; {_PATTERN_RULE}."
+            )
+        return name
+    problem = bucket_name_problem(name)
     if problem is not None:
         raise InvalidRequest(f"bucket name {name!r} is not valid: {problem}; {_BUCKET_RULE}.")
     return name
-
-
-def _is_ipv4(name: str) -> bool:
-    try:
-        IPv4Address(name)
-    except ValueError:
-        return False
-    return True
 
 
 def validate_permission(permission: str) -> Permission:
@@ -160,92 +152,10 @@ class CreatedAccessKey:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    secret: AccessKeySecret | None  # None: no such key (a short, negative entry)
-    fresh_until: float  # monotonic
-
-
-_MISS: Final = object()
-
-
-class SecretCache:
-    """access key id → decrypted key, bounded in size and time.
-
-    ``forget_key`` (by internal id: what the change feed and the broadcast carry) drops an
-    entry at once. A look-up that read the store before a change and would put its stale
-    answer in after the change's ``forget_key`` is refused by the generation counter.
-    """
-
-    def __init__(self, *, ttl: float, max_entries: int, negative_ttl: float) -> None:
-        self._ttl = ttl
-        self._negative_ttl = negative_ttl
-        self._max_entries = max_entries
-        self._entries: dict[str, _Entry] = {}
-        self._ids_by_key: dict[str, str] = {}
-        self._generation = 0
-        self._lock = threading.Lock()
-
-    @property
-    def generation(self) -> int:
-        return self._generation
-
-    def get(self, access_key_id: str) -> AccessKeySecret | None | object:
-        """The cached answer (a key, or None for a known miss), or ``_MISS``."""
-        entry = self._entries.get(access_key_id)
-        if entry is None:
-            return _MISS
-        if time.monotonic() >= entry.fresh_until:
-            with self._lock:
-                self._drop_locked(access_key_id)
-            return _MISS
-        return entry.secret
-
-    def put(self, access_key_id: str, secret: AccessKeySecret | None, generation: int) -> None:
-        ttl = self._ttl if secret is not None else self._negative_ttl
-        if ttl <= 0:
-            return
-        with self._lock:
-            if generation != self._generation:
-                return  # something changed while the store was read: do not keep it
-            if access_key_id not in self._entries and len(self._entries) >= self._max_entries:
-                self._drop_locked(next(iter(self._entries)))
-            self._entries[access_key_id] = _Entry(secret, time.monotonic() + ttl)
-            if secret is not None:
-                self._ids_by_key[secret.key_id] = access_key_id
-
-    def forget_key(self, key_id: str) -> None:
-        with self._lock:
-            self._generation += 1
-            access_key_id = self._ids_by_key.pop(key_id, None)
-            if access_key_id is not None:
-                self._entries.pop(access_key_id, None)
-
-    def forget_access_key_id(self, access_key_id: str) -> None:
-        with self._lock:
-            self._generation += 1
-            self._drop_locked(access_key_id)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._generation += 1
-            self._entries.clear()
-            self._ids_by_key.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def _drop_locked(self, access_key_id: str) -> None:
-        entry = self._entries.pop(access_key_id, None)
-        if entry is not None and entry.secret is not None:
-            if self._ids_by_key.get(entry.secret.key_id) == access_key_id:
-                del self._ids_by_key[entry.secret.key_id]
-
-
 class AccessKeyService:
     def __init__(
         self,
-        store: SqlStore,
+        store: AccessKeyStore,
         auditor: Auditor,
         master_key: MasterKey,
         *,
@@ -261,7 +171,10 @@ class AccessKeyService:
         self._clock = clock
         self._on_change = on_change or (lambda key_id: None)
         self.cache = SecretCache(
-            ttl=cache_ttl, max_entries=cache_max_entries, negative_ttl=negative_cache_ttl
+            ttl=cache_ttl,
+            max_entries=cache_max_entries,
+            negative_ttl=negative_cache_ttl,
+            clock=clock,
         )
 
     # -- life cycle ------------------------------------------------------------------
@@ -286,10 +199,7 @@ class AccessKeyService:
             created_at=self._clock(),
             grants=key_grants,
         )
-        self._store.insert_access_key(record)
-        # A look-up of this id just before it existed may have been remembered as a miss.
-        self.cache.forget_access_key_id(record.access_key_id)
-        self._audit.record(
+        event = self._audit.event(
             actor.id,
             "access_key.create",
             target=record.id,
@@ -299,6 +209,10 @@ class AccessKeyService:
             grants=dict(sorted(key_grants.items())),
             owner_id=owner_id,
         )
+        self._store.insert_access_key(record, audit=event)
+        # A look-up of this id just before it existed may have been remembered as a miss.
+        self.cache.forget(record.access_key_id)
+        self._audit.logged(event)
         return CreatedAccessKey(secret=secret, record=record)
 
     def get(self, ident: str) -> AccessKeyRecord:
@@ -313,26 +227,44 @@ class AccessKeyService:
 
     def revoke(self, actor: Actor, ident: str) -> AccessKeyRecord:
         record = self.get(ident)
-        if not self._store.revoke_access_key(record.id, self._clock()):
+        if not self._revoke(actor, record):
             raise Conflict(f"access key {record.access_key_id} is already revoked")
-        self._on_change(record.id)
-        self._audit.record(
+        return self.get(record.id)
+
+    def revoke_owned(self, actor: Actor, owner_id: str, *, reason: str) -> tuple[str, ...]:
+        """Revoke every access key of ``owner_id`` not revoked yet; the ids revoked."""
+        return tuple(
+            record.id
+            for record in self._store.list_access_keys()
+            if record.owner_id == owner_id
+            and record.revoked_at is None
+            # False: revoked meanwhile by someone else, and audited there.
+            and self._revoke(actor, record, reason=reason)
+        )
+
+    def _revoke(self, actor: Actor, record: AccessKeyRecord, **detail: str) -> bool:
+        """Revoke with its audit entry in one transaction, then announce it; ``False`` if
+        the key was already revoked."""
+        event = self._audit.event(
             actor.id,
             "access_key.revoke",
             target=record.id,
             source=actor.source,
             access_key_id=record.access_key_id,
+            **detail,
         )
-        return self.get(record.id)
+        if not self._store.revoke_access_key(record.id, self._clock(), audit=event):
+            return False
+        self._on_change(record.id)
+        self._audit.logged(event)
+        return True
 
     def grant(self, actor: Actor, ident: str, bucket: str, permission: str) -> AccessKeyRecord:
         validate_bucket(bucket)
         validate_permission(permission)
         record = self._live(ident)
         previous = record.grants.get(bucket)
-        self._store.set_grant(record.id, bucket, permission, self._clock())
-        self._on_change(record.id)
-        self._audit.record(
+        event = self._audit.event(
             actor.id,
             "access_key.grant",
             target=record.id,
@@ -342,16 +274,16 @@ class AccessKeyService:
             permission=permission,
             previous=previous,
         )
+        self._store.set_grant(record.id, bucket, permission, self._clock(), audit=event)
+        self._on_change(record.id)
+        self._audit.logged(event)
         return self.get(record.id)
 
     def revoke_grant(self, actor: Actor, ident: str, bucket: str) -> AccessKeyRecord:
         validate_bucket(bucket)
         record = self.get(ident)
         previous = record.grants.get(bucket)
-        if not self._store.set_grant(record.id, bucket, None, self._clock()):
-            raise NotFound(f"access key {record.access_key_id} has no grant on bucket {bucket!r}")
-        self._on_change(record.id)
-        self._audit.record(
+        event = self._audit.event(
             actor.id,
             "access_key.revoke_grant",
             target=record.id,
@@ -360,6 +292,10 @@ class AccessKeyService:
             bucket=bucket,
             previous=previous,
         )
+        if not self._store.set_grant(record.id, bucket, None, self._clock(), audit=event):
+            raise NotFound(f"access key {record.access_key_id} has no grant on bucket {bucket!r}")
+        self._on_change(record.id)
+        self._audit.logged(event)
         return self.get(record.id)
 
     def rotate_master_key(self, actor: Actor) -> RotationReport:
@@ -385,16 +321,18 @@ class AccessKeyService:
         """The key for ``SigV4Verifier``: from memory when possible, else from the store
         (decrypted once, then remembered until it changes or its time runs out)."""
         cached = self.cache.get(access_key_id)
-        if cached is not _MISS:
-            return cast(AccessKeySecret | None, cached)
-        if not is_access_key_id(access_key_id):
-            return None  # not one of ours: no need to ask the store
+        if cached is not None:
+            return cached
+        # Not one of ours, or asked about moments ago: no need to ask the store.
+        if not is_access_key_id(access_key_id) or self.cache.known_missing(access_key_id):
+            return None
         generation = self.cache.generation
         record = self._store.get_access_key(access_key_id)
-        secret: AccessKeySecret | None = None
-        if record is not None and record.access_key_id == access_key_id:
-            secret = self._as_secret(record)
-        self.cache.put(access_key_id, secret, generation)
+        if record is None or record.access_key_id != access_key_id:
+            self.cache.put_missing(access_key_id, generation=generation)
+            return None
+        secret = self._as_secret(record)
+        self.cache.put(access_key_id, secret, generation=generation)
         return secret
 
     def _as_secret(self, record: AccessKeyRecord) -> AccessKeySecret:

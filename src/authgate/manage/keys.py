@@ -6,14 +6,14 @@ import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from authgate.audit import Auditor
 from authgate.clock import Clock, now_utc
+from authgate.credentials.tokens import BASE62, generate_token
 from authgate.errors import Conflict, InvalidRequest, NotFound
+from authgate.manage.audit import Auditor
+from authgate.store.protocols import KeyStore
 from authgate.store.records import ApiKeyRecord
-from authgate.store.sql import SqlStore
-from authgate.tokens import BASE62, generate_token
 
 __all__ = ["Actor", "CreatedKey", "KeyService", "new_id"]
 
@@ -57,7 +57,7 @@ def validate_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
 class KeyService:
     def __init__(
         self,
-        store: SqlStore,
+        store: KeyStore,
         auditor: Auditor,
         *,
         token_prefix: str,
@@ -96,8 +96,7 @@ class KeyService:
             created_at=now,
             expires_at=now + expires_in if expires_in is not None else None,
         )
-        self._store.insert_key(record, name_free_at=now)
-        self._audit.record(
+        event = self._audit.event(
             actor.id,
             "key.create",
             target=record.id,
@@ -106,6 +105,8 @@ class KeyService:
             scopes=list(scope_tuple),
             owner_id=owner_id,
         )
+        self._store.insert_key(record, name_free_at=now, audit=event)
+        self._audit.logged(event)
         return CreatedKey(token=generated.token, record=record)
 
     def get(self, key_id: str) -> ApiKeyRecord:
@@ -119,11 +120,38 @@ class KeyService:
 
     def revoke(self, actor: Actor, key_id: str) -> ApiKeyRecord:
         record = self.get(key_id)
-        if not self._store.revoke_key(key_id, self._clock()):
+        if not self._revoke(actor, record.id):
             raise Conflict(f"key {key_id!r} is already revoked")
-        self._on_revoke(key_id)
-        self._audit.record(actor.id, "key.revoke", target=key_id, source=actor.source)
         return self.get(record.id)
+
+    def revoke_owned(self, actor: Actor, owner_id: str, *, reason: str) -> tuple[str, ...]:
+        """Revoke every key of ``owner_id`` not revoked yet, expired and rotated ones too
+        (nothing of theirs may come back); the ids revoked, each audited and announced."""
+        return tuple(
+            record.id
+            for record in self._store.list_keys(owner_id)
+            if record.owner_id == owner_id
+            and record.revoked_at is None
+            # False: revoked meanwhile by someone else, and audited there.
+            and self._revoke(actor, record.id, reason=reason)
+        )
+
+    def revoke_leaked(self, actor: Actor, key_id: str, **where: str) -> bool:
+        """Revoke a key reported leaked, ``where`` (URL, source) in its audit entry;
+        ``False`` if it was revoked already (a repeated report changes nothing)."""
+        return self._revoke(actor, key_id, reason="leaked", **where)
+
+    def _revoke(self, actor: Actor, key_id: str, **detail: str) -> bool:
+        """Revoke with its audit entry in one transaction, then announce it; ``False`` if
+        the key was already revoked."""
+        event = self._audit.event(
+            actor.id, "key.revoke", target=key_id, source=actor.source, **detail
+        )
+        if not self._store.revoke_key(key_id, self._clock(), audit=event):
+            return False
+        self._on_revoke(key_id)
+        self._audit.logged(event)
+        return True
 
     def rotate(self, actor: Actor, key_id: str, *, grace: timedelta) -> CreatedKey:
         """A successor with the same name, scopes and owner; the old key works until the
@@ -149,10 +177,7 @@ class KeyService:
             last_used_at=None,
             use_count=0,
         )
-        if not self._store.rotate_key(old.id, new, now + grace):
-            raise Conflict(f"key {key_id!r} is revoked, expired or already rotated")
-        self._on_revoke(old.id)
-        self._audit.record(
+        event = self._audit.event(
             actor.id,
             "key.rotate",
             target=old.id,
@@ -160,11 +185,8 @@ class KeyService:
             successor=new.id,
             grace_seconds=int(grace.total_seconds()),
         )
+        if not self._store.rotate_key(old.id, new, now + grace, audit=event):
+            raise Conflict(f"key {key_id!r} is revoked, expired or already rotated")
+        self._on_revoke(old.id)
+        self._audit.logged(event)
         return CreatedKey(token=generated.token, record=self.get(new.id))
-
-    def expired_or_revoked(self, record: ApiKeyRecord) -> bool:
-        return not record.is_live(self._clock())
-
-
-def expires_label(expires_at: datetime | None) -> str:
-    return expires_at.isoformat() if expires_at else "never"

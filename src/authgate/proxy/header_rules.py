@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_address
+from typing import Protocol
 
 from authgate.principal import Principal
 
 __all__ = [
+    "ASSERTION_HEADER",
     "HOP_BY_HOP",
+    "AssertionSource",
     "IDENTITY_HEADERS",
     "IDENTITY_PREFIX",
     "connection_tokens",
@@ -41,6 +44,15 @@ HOP_BY_HOP = frozenset(
 # so an upstream can trust what it finds there.
 IDENTITY_PREFIX = b"x-authgate-"
 IDENTITY_HEADERS = ("X-Authgate-Key-Id", "X-Authgate-Key-Name", "X-Authgate-Scopes")
+# The signed copy of the identity (authgate.assertion), when ``assertion`` is on.
+ASSERTION_HEADER = "X-Authgate-Assertion"
+
+
+class AssertionSource(Protocol):
+    """What signs the assertion (``authgate.assertion.issuer.AssertionIssuer``)."""
+
+    def assertion_for(self, principal: Principal) -> str: ...
+
 
 Network = IPv4Network | IPv6Network
 
@@ -53,17 +65,23 @@ def _header_safe(value: str) -> str:
     return "".join(ch if ch.isprintable() and ch.isascii() else "?" for ch in value)
 
 
-def identity_headers(principal: Principal) -> list[tuple[str, str]]:
-    """The identity an upstream receives: key id, key name, scopes (comma-separated, sorted).
+def identity_headers(
+    principal: Principal, assertions: AssertionSource | None = None
+) -> list[tuple[str, str]]:
+    """The identity an upstream receives: key id, key name, scopes (comma-separated, sorted),
+    and with ``assertions`` the signed ``X-Authgate-Assertion``.
 
     Scopes are sent even when empty, so an upstream can tell "no scopes" from "header
     stripped by something in between".
     """
-    return [
+    headers = [
         ("X-Authgate-Key-Id", _header_safe(principal.id)),
         ("X-Authgate-Key-Name", _header_safe(principal.name)),
         ("X-Authgate-Scopes", _header_safe(",".join(sorted(principal.scopes)))),
     ]
+    if assertions is not None:
+        headers.append((ASSERTION_HEADER, assertions.assertion_for(principal)))
+    return headers
 
 
 def is_bearer(value: bytes) -> bool:

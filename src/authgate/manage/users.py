@@ -9,20 +9,27 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypedDict
 
 from email_validator import EmailNotValidError, validate_email
 
-from authgate.audit import Auditor
 from authgate.clock import Clock, now_utc
-from authgate.errors import Conflict, InvalidCredentials, InvalidRequest, NotFound
-from authgate.keys import Actor, new_id
+from authgate.errors import Conflict, InvalidLogin, InvalidRequest, NotFound
+from authgate.manage.audit import Auditor
+from authgate.manage.keys import Actor, new_id
+from authgate.manage.roles import RoleCatalogue
 from authgate.passwords import Passwords, check_login_password, check_new_password
-from authgate.roles import RoleCatalogue
-from authgate.store.records import UserRecord
-from authgate.store.sql import SqlStore
+from authgate.store.protocols import KeyStore, UserStore
+from authgate.store.records import AuditEvent, UserRecord
 
-__all__ = ["LOGIN_FAILED", "UserService", "email_key", "normalise_email", "user_dict"]
+__all__ = [
+    "LOGIN_FAILED",
+    "UserService",
+    "audit_actor",
+    "email_key",
+    "normalise_email",
+    "user_dict",
+]
 
 # One answer for a wrong password, an unknown email and a disabled account.
 LOGIN_FAILED = "Invalid email or password."
@@ -44,6 +51,19 @@ def email_key(email: str) -> str:
     return unicodedata.normalize("NFKC", email).casefold()
 
 
+class AuditActor(TypedDict):
+    actor: str | None
+    actor_email_key: str | None
+
+
+def audit_actor(actor: str | None) -> AuditActor:
+    """An audit filter on who acted, as ``list_audit`` keywords: a user is named by their
+    email (or their id, as events record it); anything else (a key id, ``cli``) by id."""
+    if actor is not None and "@" in actor:
+        return {"actor": None, "actor_email_key": email_key(actor.strip())}
+    return {"actor": actor, "actor_email_key": None}
+
+
 def user_dict(user: UserRecord) -> dict[str, Any]:
     """What listings show: never the password hash."""
     return {
@@ -56,16 +76,22 @@ def user_dict(user: UserRecord) -> dict[str, Any]:
     }
 
 
+class UsersAndKeys(UserStore, KeyStore, Protocol):
+    """Users, and their keys: a user disabled or given another role has each key's
+    cached verdict dropped."""
+
+
 class UserService:
     def __init__(
         self,
-        store: SqlStore,
+        store: UsersAndKeys,
         auditor: Auditor,
         passwords: Passwords,
         roles: RoleCatalogue,
         *,
         clock: Clock = now_utc,
         on_key_change: Callable[[str], None] | None = None,
+        on_disable: Callable[[Actor, str], None] | None = None,
     ) -> None:
         self._store = store
         self._audit = auditor
@@ -73,6 +99,8 @@ class UserService:
         self._roles = roles
         self._clock = clock
         self._on_key_change = on_key_change or (lambda key_id: None)
+        # Revokes every credential a disabled user holds (the runtime's keys and access keys).
+        self._on_disable = on_disable or (lambda actor, user_id: None)
 
     # -- reading -----------------------------------------------------------------------
     def get(self, ident: str) -> UserRecord:
@@ -105,23 +133,33 @@ class UserService:
             updated_at=now,
             password_hash=self._passwords.hash(password),
         )
-        self._store.insert_user(user, key)
-        self._audit.record(
+        event = self._audit.event(
             actor.id, "user.create", target=user.id, source=actor.source, email=shown, role=role
         )
+        self._store.insert_user(user, key, audit=event)
+        self._audit.logged(event)
         return user
 
     def set_active(self, actor: Actor, ident: str, active: bool) -> UserRecord:
+        """Enable or disable; disabling revokes every token and access key the user holds,
+        so enabling again brings none of them back (a leaked one stays dead)."""
         user = self.get(ident)
-        if user.active == active:
-            return user
-        self._update(user, active=active)
-        action = "user.enable" if active else "user.disable"
-        self._audit.record(actor.id, action, target=user.id, source=actor.source)
+        if user.active != active:
+            action = "user.enable" if active else "user.disable"
+            self._update(
+                user,
+                self._audit.event(actor.id, action, target=user.id, source=actor.source),
+                active=active,
+            )
+        if not active:
+            # The flag refuses the user's tokens first; the sweep then revokes them. It
+            # runs for an already disabled user too, so repeating a disable finishes a
+            # sweep that an outage cut short.
+            self._on_disable(actor, user.id)
         return self.get(user.id)
 
     def disable(self, actor: Actor, ident: str) -> UserRecord:
-        """The user's tokens stop working at once; the user can no longer log in."""
+        """The user's tokens stop working at once and for good; no more logins."""
         return self.set_active(actor, ident, False)
 
     def set_role(self, actor: Actor, ident: str, role: str) -> UserRecord:
@@ -129,22 +167,25 @@ class UserService:
         user = self.get(ident)
         if user.role == role:
             return user
-        self._update(user, role=role)
-        self._audit.record(
+        event = self._audit.event(
             actor.id, "user.role", target=user.id, source=actor.source, old=user.role, new=role
         )
+        self._update(user, event, role=role)
         return self.get(user.id)
 
     def reset_password(self, actor: Actor, ident: str, password: str) -> UserRecord:
         check_new_password(password)
         user = self.get(ident)
-        self._update(user, password_hash=self._passwords.hash(password))
-        self._audit.record(actor.id, "user.password_reset", target=user.id, source=actor.source)
+        event = self._audit.event(
+            actor.id, "user.password_reset", target=user.id, source=actor.source
+        )
+        self._update(user, event, password_hash=self._passwords.hash(password))
         return self.get(user.id)
 
-    def _update(self, user: UserRecord, **changes: Any) -> None:
-        if not self._store.update_user(user.id, self._clock(), **changes):
+    def _update(self, user: UserRecord, event: AuditEvent, **changes: Any) -> None:
+        if not self._store.update_user(user.id, self._clock(), audit=event, **changes):
             raise NotFound(f"no user {user.id!r}")
+        self._audit.logged(event)
         if {"role", "active"} & set(changes):
             # The store's change feed reaches every instance within a poll; this instance
             # (and, through the broadcast, the others) forgets the user's keys at once.
@@ -153,7 +194,7 @@ class UserService:
 
     # -- login -------------------------------------------------------------------------
     def authenticate(self, email: str, password: str, *, source: str | None) -> UserRecord:
-        """The user whose email and password these are, or InvalidCredentials.
+        """The user whose email and password these are, or InvalidLogin.
 
         Every path costs one Argon2 verification: an unknown email, a user without a
         password and a disabled account are checked against a dummy hash or their own,
@@ -183,12 +224,15 @@ class UserService:
                 email=shown,
                 reason=reason,
             )
-            raise InvalidCredentials(LOGIN_FAILED)
+            raise InvalidLogin(LOGIN_FAILED)
         assert user.password_hash is not None
         if self._passwords.needs_rehash(user.password_hash):
             # Parameters moved on since this hash was made; the password is at hand now.
             new_hash = self._passwords.hash(password)
-            self._store.update_user(user.id, self._clock(), password_hash=new_hash)
-            self._audit.record(user.id, "user.password_rehash", target=user.id, source=source)
+            event = self._audit.event(
+                user.id, "user.password_rehash", target=user.id, source=source
+            )
+            self._store.update_user(user.id, self._clock(), audit=event, password_hash=new_hash)
+            self._audit.logged(event)
         self._audit.record(user.id, "login", target=user.id, source=source)
         return user

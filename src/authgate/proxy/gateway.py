@@ -6,8 +6,8 @@ translates. Bodies stream both ways (a 1 GB upload never sits in memory), the re
 target goes upstream byte for byte (SigV4 signs the raw path), and the client's own
 credential and identity headers are replaced by the identity authgate vouches for.
 
-aiohttp's client carries the upstream side: as a pass-through proxy client it was about
-ten times faster than httpx on the same machine. One ``ClientSession`` per gateway,
+aiohttp's client carries the upstream side: chosen over httpx by measurement as a
+pass-through proxy client (``bench/bench_http.py``). One ``ClientSession`` per gateway,
 opened on first use in the serving event loop, closed by ``aclose()`` or at lifespan
 shutdown.
 
@@ -19,8 +19,13 @@ What the upstream sees:
   (``X-API-Key``, ``Authorization: Bearer``) unless ``forward_credentials`` is set.
   Other ``Authorization`` schemes (``AWS4-HMAC-SHA256``, ``Basic``) are the upstream's
   own and pass untouched.
+- never a client's copy of a proxy-set header (``authgate.proxy.client_headers``: client
+  address, original scheme/host/URL, a proxy's user, method overrides) unless kept by
+  ``keep_headers``, nor a name with ``_`` (an upstream may fold it into one of those, or
+  into ``X-Authgate-*``) unless ``underscore_headers``, nor a name that is no token.
 - ``X-Authgate-Key-Id``, ``X-Authgate-Key-Name``, ``X-Authgate-Scopes`` when the request
-  was authenticated.
+  was authenticated, and ``X-Authgate-Assertion`` (a signed JWT, ``authgate.assertion``)
+  with ``assertion`` on.
 - ``Host`` as the client sent it (``host_header="client"``, the default: virtual-host
   style S3 and signed ``host`` headers keep working), or the upstream's own
   (``host_header="upstream"``) for upstreams that route on their own name.
@@ -42,15 +47,26 @@ import contextlib
 import logging
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from functools import partial
 from ipaddress import IPv4Network, IPv6Network
+from time import perf_counter
 from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 import aiohttp
 from multidict import CIMultiDict
-from starlette.types import Message, Receive, Scope, Send
 from yarl import URL
 
+from authgate.adapters.scope import (
+    PRINCIPAL_SCOPE_KEY,
+    Receive,
+    Scope,
+    Send,
+    closing_if_unread,
+    host_problem_of,
+    send_error,
+)
+from authgate.assertion import assertions_from_settings
 from authgate.errors import (
     AuthgateError,
     ConfigurationError,
@@ -59,18 +75,29 @@ from authgate.errors import (
     UpstreamTimeout,
 )
 from authgate.http import json_error
+from authgate.metrics import record_upstream, record_upstream_failure
 from authgate.principal import Principal
-from authgate.proxies import parse_networks
-from authgate.proxyheaders import (
+from authgate.proxy.client_headers import (
+    PROXY_FACTS,
+    RELAYED,
+    REWRITTEN,
+    is_token,
+    normal_form,
+    normal_forms,
+)
+from authgate.proxy.header_rules import (
     HOP_BY_HOP,
     IDENTITY_PREFIX,
+    AssertionSource,
     connection_tokens,
     identity_headers,
     is_bearer,
     is_trusted_peer,
 )
-from authgate.s3access import SIGV4_SCOPE_KEY, render_s3
+from authgate.proxy.websocket import pump_websocket
+from authgate.s3.access import SIGV4_SCOPE_KEY, render_s3
 from authgate.settings import Settings
+from authgate.trusted_proxies import parse_networks
 
 __all__ = [
     "BodyCheck",
@@ -84,8 +111,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("authgate.gateway")
-
-PRINCIPAL_SCOPE_KEY = "authgate.principal"
 
 HostHeader = Literal["client", "upstream"]
 # Turns an error into status, headers and body; it gets the request's scope so that, say,
@@ -113,17 +138,14 @@ BodyCheckFactory = Callable[[Scope], BodyCheck | None]
 # failure half-way through still becomes a clean 502; larger ones stream.
 SMALL_BODY = 64 * 1024
 
-_FORWARDING = frozenset(
-    {
-        b"forwarded",
-        b"x-forwarded-for",
-        b"x-forwarded-host",
-        b"x-forwarded-port",
-        b"x-forwarded-prefix",
-        b"x-forwarded-proto",
-        b"x-real-ip",
-    }
-)
+_FORWARDING = frozenset(name.encode() for name in REWRITTEN)
+# Proxy-set facts a client may have written (the one table, authgate.proxy.client_headers).
+_PROXY_FACTS = frozenset(name.encode() for name in PROXY_FACTS)
+_RELAYED = frozenset(name.encode() for name in RELAYED)
+# Gateway._verdict's answers: a client's header goes upstream as it is, is dropped, or
+# needs the full look (its value or the peer decides).
+_FORWARD, _DROP, _JUDGE = 0, 1, 2
+_VERDICTS_KEPT = 4096
 _WEBSOCKET_HANDSHAKE = frozenset(
     {
         b"sec-websocket-accept",
@@ -133,9 +155,6 @@ _WEBSOCKET_HANDSHAKE = frozenset(
         b"sec-websocket-version",
     }
 )
-# Close codes that name a situation but may not travel in a close frame (RFC 6455 7.4.1).
-_UNSENDABLE_CLOSE = {1005: 1000, 1006: 1001, 1015: 1001}
-_BAD_GATEWAY_CLOSE = 1014
 
 Network = IPv4Network | IPv6Network
 
@@ -201,6 +220,9 @@ class Gateway:
         ssl_context: ssl.SSLContext | None = None,
         body_check: BodyCheckFactory | None = None,
         render_error: ErrorRenderer = render_for_client,
+        keep_headers: Iterable[str] = (),
+        underscore_headers: bool = False,
+        assertions: AssertionSource | None = None,
     ) -> None:
         url = URL(upstream_url)
         if url.scheme not in {"http", "https"} or not url.host:
@@ -222,9 +244,10 @@ class Gateway:
         self._ws_base = f"{ws_scheme}://{url.raw_authority}{base_path}"
         self.forward_credentials = forward_credentials
         self.host_header = host_header
-        # Only the socket-level timeouts: each of the others arms a timer per request, and
-        # that was a measurable share of a proxied request's cost. sock_connect bounds a
-        # new connection, sock_read the wait for each byte of the answer.
+        self.assertions = assertions
+        # Only the socket-level timeouts: each of the others arms a timer per request, which
+        # every proxied request pays for. sock_connect bounds a new connection, sock_read
+        # the wait for each byte of the answer.
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=None, sock_connect=connect_timeout, sock_read=read_timeout
         )
@@ -242,6 +265,33 @@ class Gateway:
             always = always | {b"x-api-key"}
         self._drop = always
         self._drop_ws = always | _WEBSOCKET_HANDSHAKE
+        # Names an upstream that folds case and "_" could read as one authgate handles.
+        self._reserved = (
+            always
+            | _WEBSOCKET_HANDSHAKE
+            | _PROXY_FACTS
+            | {b"x-api-key", b"authorization", b"content-length", b"content-type"}
+        )
+        # As the operator spelled them (lowercase), so that "x_user" keeps only that name.
+        kept = frozenset(name.strip().lower().encode() for name in keep_headers)
+        invalid = sorted(name.decode() for name in kept if not is_token(name))
+        if invalid:
+            raise ConfigurationError(f"forward_headers_keep: {invalid} are not header names")
+        own = (self._reserved - _PROXY_FACTS) | _FORWARDING
+        refused = sorted(
+            name.decode()
+            for name in normal_forms(keep_headers)
+            if name in own or name.startswith(IDENTITY_PREFIX)
+        )
+        if refused:
+            raise ConfigurationError(
+                f"forward_headers_keep: authgate sets or handles {', '.join(refused)} itself"
+            )
+        # A kept relay fact is believed only from a trusted proxy, like X-Forwarded-For.
+        self._keep_trusted = frozenset(name for name in kept if normal_form(name) in _RELAYED)
+        self._keep_any = kept - self._keep_trusted
+        self._underscores = underscore_headers
+        self._verdicts: dict[bytes, int] = {}
 
     # -- the session ---------------------------------------------------------------
     def _open_session(self) -> aiohttp.ClientSession:
@@ -309,7 +359,18 @@ class Gateway:
         host: bytes | None = None
         connection: list[bytes] | None = None
         prior: dict[bytes, bytes] = {}
-        for name, value in scope["headers"]:
+        verdicts = self._verdicts
+        for raw_name, value in scope["headers"]:
+            verdict = verdicts.get(raw_name)
+            if verdict is None:
+                verdict = self._verdict(raw_name)
+            if verdict == _FORWARD:
+                headers.append((raw_name.decode("latin-1"), value.decode("latin-1")))
+                continue
+            if verdict == _DROP:
+                continue
+            # ASGI servers send names lowercase; one that does not must not slip past.
+            name = raw_name.lower()
             if name in drop:
                 if name == b"host":
                     host = value
@@ -321,6 +382,11 @@ class Gateway:
                     prior[name] = prior[name] + b", " + value if name in prior else value
                 continue
             if name.startswith(IDENTITY_PREFIX):
+                continue
+            if name in self._keep_any or (trusted and name in self._keep_trusted):
+                headers.append((name.decode("latin-1"), value.decode("latin-1")))
+                continue
+            if name in _PROXY_FACTS or not self._forwardable_name(name):
                 continue
             if name == b"authorization" and strip_bearer and is_bearer(value):
                 continue
@@ -342,7 +408,7 @@ class Gateway:
 
         principal = scope.get(PRINCIPAL_SCOPE_KEY)
         if isinstance(principal, Principal):
-            headers.extend(identity_headers(principal))
+            headers.extend(identity_headers(principal, self.assertions))
 
         for name in (b"forwarded", b"x-real-ip", b"x-forwarded-port", b"x-forwarded-prefix"):
             if name in prior:
@@ -370,6 +436,44 @@ class Gateway:
             headers.append(("x-forwarded-host", forwarded_host.decode("latin-1")))
         return headers, content_length, chunked
 
+    def _verdict(self, raw_name: bytes) -> int:
+        """What becomes of a header name whatever its value and the peer: remembered, as
+        the same few names come with every request (up to a bound, as clients choose
+        them); a name whose fate depends on either is judged in full each time."""
+        name = raw_name.lower()
+        if (
+            name != raw_name
+            or name in self._drop_ws
+            or name in (b"authorization", b"content-length")
+            or name in self._keep_any
+            or name in self._keep_trusted
+        ):
+            verdict = _JUDGE
+        elif (
+            name.startswith(IDENTITY_PREFIX)
+            or name in _PROXY_FACTS
+            or not self._forwardable_name(name)
+        ):
+            verdict = _DROP
+        else:
+            verdict = _FORWARD
+        if len(self._verdicts) < _VERDICTS_KEPT:
+            self._verdicts[raw_name] = verdict
+        return verdict
+
+    def _forwardable_name(self, name: bytes) -> bool:
+        """Whether a client's header name can reach the upstream without being read as
+        another: a token, and no "_" unless allowed, and then none that folds into a name
+        authgate sets or handles (WSGI reads ``X_Api_Key`` as ``X-API-Key``)."""
+        if not is_token(name):
+            return False
+        if b"_" not in name:
+            return True
+        if not self._underscores:
+            return False
+        folded = normal_form(name)
+        return folded not in self._reserved and not folded.startswith(IDENTITY_PREFIX)
+
     def _target(self, scope: Scope, base: str) -> URL:
         raw_path: bytes | None = scope.get("raw_path")
         path = raw_path.decode("latin-1") if raw_path else quote(scope["path"])
@@ -385,6 +489,9 @@ class Gateway:
     # -- HTTP --------------------------------------------------------------------------
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
+            problem = host_problem_of(scope)
+            if problem is not None:
+                raise problem
             url = self._target(scope, self._http_base)
         except AuthgateError as exc:
             await self._send_error(scope, send, exc)
@@ -403,19 +510,25 @@ class Gateway:
         except _ClientGone:
             return
         except AuthgateError as exc:
-            await self._send_error(scope, send, exc)
+            await self._send_error(scope, send, exc, body_read=state.done)
             return
 
         session = self._session or self._open_session()
         started = False
+        sent = perf_counter()
         try:
             async with session.request(
                 scope["method"], url, headers=headers, data=data, allow_redirects=False
             ) as response:
+                record_upstream(response.status, perf_counter() - sent)
+                response_headers = _response_headers(response.raw_headers)
+                if not state.done:
+                    # The upstream answered before the client's body was all in.
+                    response_headers = closing_if_unread(scope, response_headers)
                 start = {
                     "type": "http.response.start",
                     "status": response.status,
-                    "headers": _response_headers(response.raw_headers),
+                    "headers": response_headers,
                 }
                 length = response.content_length
                 if length is not None and length <= SMALL_BODY:
@@ -434,13 +547,14 @@ class Gateway:
                 if isinstance(state.error, _ClientGone):
                     return
                 if isinstance(state.error, AuthgateError) and not started:
-                    await self._send_error(scope, send, state.error)
+                    await self._send_error(scope, send, state.error, body_read=state.done)
                     return
             if started:
                 # Too late for a 502: end the connection so the truncation shows.
                 log.warning("upstream %s broke off a response: %r", url.raw_path, exc)
                 return
-            await self._send_error(scope, send, self._upstream_failure(exc, url))
+            failure = self._upstream_failure(exc, url)
+            await self._send_error(scope, send, failure, body_read=state.done)
 
     async def _request_body(
         self, receive: Receive, check: BodyCheck | None, state: _BodyState
@@ -529,6 +643,7 @@ class Gateway:
                     await watcher
 
     def _upstream_failure(self, exc: BaseException, url: URL) -> AuthgateError:
+        record_upstream_failure("timeout" if isinstance(exc, TimeoutError) else "error")
         if isinstance(exc, TimeoutError):
             log.warning("upstream %s timed out: %r", url.raw_path, exc)
             return UpstreamTimeout()
@@ -537,16 +652,11 @@ class Gateway:
             return UpstreamError("The upstream service cannot be reached.")
         return UpstreamError()
 
-    async def _send_error(self, scope: Scope, send: Send, error: AuthgateError) -> None:
-        status, headers, body = self._render_error(scope, error)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    async def _send_error(
+        self, scope: Scope, send: Send, error: AuthgateError, *, body_read: bool = False
+    ) -> None:
+        render = partial(self._render_error, scope)
+        await send_error(scope, send, error, render=render, body_read=body_read)
 
     # -- WebSocket ---------------------------------------------------------------------
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -554,6 +664,9 @@ class Gateway:
         if message["type"] != "websocket.connect":
             return
         try:
+            problem = host_problem_of(scope)
+            if problem is not None:
+                raise problem
             url = self._target(scope, self._ws_base)
         except AuthgateError as exc:
             await self._deny_websocket(scope, send, exc)
@@ -577,21 +690,14 @@ class Gateway:
             return
         try:
             await send({"type": "websocket.accept", "subprotocol": upstream.protocol})
-            await _pump_websocket(upstream, receive, send)
+            await pump_websocket(upstream, receive, send)
         finally:
             await upstream.close()
 
     async def _deny_websocket(self, scope: Scope, send: Send, error: AuthgateError) -> None:
         if "websocket.http.response" in scope.get("extensions", {}):
-            status, headers, body = self._render_error(scope, error)
-            await send(
-                {
-                    "type": "websocket.http.response.start",
-                    "status": status,
-                    "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-                }
-            )
-            await send({"type": "websocket.http.response.body", "body": body})
+            render = partial(self._render_error, scope)
+            await send_error(scope, send, error, render=render, websocket=True)
         else:
             await send({"type": "websocket.close", "code": 1014 if error.status == 502 else 1011})
 
@@ -622,6 +728,9 @@ def gateway_from_settings(settings: Settings, **options: Any) -> Gateway:
         max_connections=settings.upstream_max_connections,
         trusted_proxies=parse_networks(settings.trusted_proxies),
         ssl_context=ssl_context,
+        keep_headers=settings.forward_headers_keep,
+        underscore_headers=settings.forward_underscore_headers,
+        assertions=assertions_from_settings(settings),
         **options,
     )
 
@@ -649,63 +758,3 @@ async def _watch_disconnect(receive: Receive, gone: asyncio.Event) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
     gone.set()
-
-
-def _sendable(code: int | None) -> int:
-    if code is None:
-        return 1000
-    return _UNSENDABLE_CLOSE.get(code, code)
-
-
-async def _pump_websocket(
-    upstream: aiohttp.ClientWebSocketResponse[Any], receive: Receive, send: Send
-) -> None:
-    """Frames both ways until either side closes; the close code travels across."""
-
-    async def client_to_upstream() -> None:
-        while True:
-            message: Message = await receive()
-            kind = message["type"]
-            if kind == "websocket.receive":
-                text = message.get("text")
-                if text is not None:
-                    await upstream.send_str(text)
-                else:
-                    await upstream.send_bytes(message.get("bytes") or b"")
-            elif kind == "websocket.disconnect":
-                code = _sendable(message.get("code"))
-                reason = message.get("reason") or ""
-                await upstream.close(code=code, message=reason.encode())
-                return
-
-    async def upstream_to_client() -> None:
-        while True:
-            msg = await upstream.receive()
-            if msg.type is aiohttp.WSMsgType.TEXT:
-                await send({"type": "websocket.send", "text": msg.data})
-            elif msg.type is aiohttp.WSMsgType.BINARY:
-                await send({"type": "websocket.send", "bytes": msg.data})
-            elif msg.type is aiohttp.WSMsgType.CLOSE:
-                code = _sendable(msg.data)
-                await send({"type": "websocket.close", "code": code, "reason": msg.extra or ""})
-                # Echo the upstream's code back, as the closing handshake expects.
-                await upstream.close(code=code)
-                return
-            else:
-                # The upstream went away without a closing handshake.
-                await send({"type": "websocket.close", "code": _BAD_GATEWAY_CLOSE})
-                return
-
-    tasks = {
-        asyncio.create_task(client_to_upstream()),
-        asyncio.create_task(upstream_to_client()),
-    }
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-    for result in results:
-        if isinstance(result, Exception):
-            log.debug("websocket pump ended: %r", result)

@@ -1,0 +1,1 @@
+"""Managing credentials and accounts: keys, users, roles, access keys, audit, usage."""
