@@ -62,6 +62,8 @@ def database_url(request: pytest.FixtureRequest, data_dir: Path) -> str:
 def make_settings(data_dir: Path, database_url: str) -> Any:
     def factory(**overrides: Any) -> Settings:
         values: dict[str, Any] = {"data_dir": data_dir, "database_url": database_url}
+        # Room for a loaded test machine; the fault tests hold the default deadline.
+        values["store_timeout"] = 5.0
         values.update(overrides)
         return load_settings(**values)
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import uvicorn
 
+from authgate.store.sql import SqlStore
+
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -53,3 +55,28 @@ def wait_until(condition: Callable[[], bool], timeout: float = 5.0, interval: fl
             return True
         time.sleep(interval)
     return condition()
+
+
+def cli_commands() -> dict[tuple[str, ...], Any]:
+    """Every command of the ``authgate`` CLI by its path (``()`` is the root), each the
+    Click command Typer built, so a test can read its parameters."""
+    from typer.main import get_command
+
+    from authgate.cli import app
+
+    found: dict[tuple[str, ...], Any] = {}
+
+    def walk(command: Any, path: tuple[str, ...]) -> None:
+        found[path] = command
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            walk(sub, (*path, name))
+
+    walk(get_command(app), ())
+    return found
+
+
+def sql_store(store: object) -> SqlStore:
+    """The SQL implementation behind a ``Store``, for a test that reads its tables or its
+    limits directly, past the store's interface."""
+    assert isinstance(store, SqlStore), store
+    return store

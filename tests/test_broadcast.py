@@ -10,7 +10,7 @@ import pytest
 
 from authgate.errors import InvalidCredentials
 from authgate.facts import RequestFacts
-from authgate.keys import Actor
+from authgate.manage.keys import Actor
 from authgate.principal import Principal
 from authgate.runtime import Runtime
 from authgate.settings import load_settings

@@ -10,11 +10,12 @@ import sqlalchemy as sa
 
 from authgate.errors import InvalidCredentials
 from authgate.facts import RequestFacts
-from authgate.keys import Actor
+from authgate.manage.keys import Actor
 from authgate.principal import Principal
 from authgate.runtime import Runtime
 from authgate.settings import load_settings
 from authgate.store.schema import key_changes
+from tests.support import sql_store
 
 
 def _facts(token: str) -> RequestFacts:
@@ -34,7 +35,7 @@ def test_a_change_committed_after_a_later_one_is_still_seen(
         for created in (early, late):
             assert isinstance(runtime.authenticator.authenticate(_facts(created.token)), Principal)
         now = datetime.now(UTC)
-        engine = runtime.store.engine
+        engine = sql_store(runtime.store).engine
         with engine.connect() as slow, engine.connect() as fast:
             slow_tx = slow.begin()
             # Takes its sequence number first, but commits last.

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from authgate.accesslog import ACCESS_LOGGER, AccessLog
+from authgate.localhost import _named, describe_bypass
 from authgate.policy import Rule, rules_from_config
 from authgate.settings import load_settings
 from tests.support import live_server
@@ -47,11 +48,15 @@ def env(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 @pytest.fixture
 def token(env: dict[str, str]) -> str:
     """A key made with the page's own command."""
-    command = shlex.split(SNIPPETS["create-key"].strip())
-    assert command[0] == "authgate"
+    words = shlex.split(SNIPPETS["create-key"].strip())
+    # Leading NAME=value words are the environment, as a shell reads them.
+    while "=" in words[0]:
+        name, value = words.pop(0).split("=", 1)
+        env = {**env, name: value}
+    assert words[0] == "authgate"
     executable = str(Path(sys.executable).with_name("authgate"))
     done = subprocess.run(
-        [executable, *command[1:]], env=env, capture_output=True, text=True, timeout=60
+        [executable, *words[1:]], env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().splitlines()[-1]
@@ -94,6 +99,29 @@ def test_fastapi(token: str) -> None:
         # No rule names /openapi.json: default deny.
         denied = httpx.get(url + "/openapi.json", headers={"X-API-Key": token})
         assert denied.json() == {"detail": "No rule allows this request.", "code": "forbidden"}
+
+
+def test_fastapi_docs_need_a_rule(env: dict[str, str]) -> None:
+    from fastapi import FastAPI
+
+    from authgate.adapters.asgi import AuthgateMiddleware
+
+    docs_rules = run("docs-rules")["DOCS_RULES"]
+    closed = FastAPI()
+    closed.add_middleware(AuthgateMiddleware, rules=[Rule("GET", "/packages/**", public=True)])
+    with live_server(closed) as url:
+        for path in ("/docs", "/openapi.json"):
+            refused = httpx.get(url + path)
+            assert refused.status_code == 401, path
+            assert refused.json()["code"] == "missing_credentials"
+    opened = FastAPI()
+    opened.add_middleware(AuthgateMiddleware, rules=[*docs_rules])
+    with live_server(opened) as url:
+        page = httpx.get(url + "/docs")
+        assert page.status_code == 200 and "swagger" in page.text.lower()
+        assert httpx.get(url + "/openapi.json").json()["openapi"].startswith("3.")
+        assert httpx.get(url + "/docs/oauth2-redirect").status_code == 200
+        assert httpx.get(url + "/packages").status_code == 401  # still default deny
 
 
 def test_flask(token: str, wsgi: Any) -> None:
@@ -169,3 +197,9 @@ def test_the_log_line_shown_is_the_shape_written(caplog: pytest.LogCaptureFixtur
         client="127.0.0.1",
     )
     assert caplog.records[-1].getMessage() == SNIPPETS["log-line"].strip()
+
+
+def test_bypass_log_line_is_the_one_the_middleware_writes() -> None:
+    # The page's user is uid 1000, "dev"; this machine may name uid 1000 otherwise.
+    written = describe_bypass(True, frozenset({0, 1000})).replace(_named(1000), "uid 1000 (dev)")
+    assert written == SNIPPETS["bypass-log-line"].strip()

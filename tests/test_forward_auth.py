@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,12 +32,13 @@ def verify(
 ) -> httpx.Response:
     if style == "nginx":
         headers = {"X-Original-Method": method, "X-Original-URI": uri}
-    else:  # Traefik and Caddy
+    else:  # Traefik and Caddy (Traefik's documented set of forward-request headers)
         headers = {
             "X-Forwarded-Method": method,
             "X-Forwarded-Uri": uri,
             "X-Forwarded-Proto": "https",
             "X-Forwarded-Host": "app.example.com",
+            "X-Forwarded-For": "203.0.113.9",
         }
     if key is not None:
         headers["X-API-Key"] = key
@@ -102,7 +104,9 @@ def test_the_original_method_decides(server: LiveAuthgate) -> None:
     ],
 )
 def test_path_tricks_do_not_reach_a_public_rule(server: LiveAuthgate, uri: str) -> None:
-    assert verify(server, "GET", uri).status_code == 401
+    # An absolute URI must name the host the request is for (else 400 ambiguous_host).
+    extra = {"Host": "app.example.com"} if "://" in uri else None
+    assert verify(server, "GET", uri, extra=extra).status_code == 401
 
 
 def test_case_and_trailing_slashes_match_the_same_rule(server: LiveAuthgate) -> None:
@@ -110,29 +114,42 @@ def test_case_and_trailing_slashes_match_the_same_rule(server: LiveAuthgate) -> 
     assert verify(server, "GET", "/API/items/").status_code == 401
 
 
-def test_refused_paths_are_400(server: LiveAuthgate) -> None:
+def test_refused_paths_are_403_which_nginx_passes_on(server: LiveAuthgate) -> None:
+    # nginx turns anything but 401/403 into a 500: the refusal keeps the middleware's code.
     for uri in ("/api/a%2Fb", "/../etc/passwd", "relative/path"):
         response = verify(server, "GET", uri)
-        assert response.status_code == 400, uri
+        assert response.status_code == 403, uri
+        assert response.json()["code"] == "invalid_path"
 
 
-def test_original_request_is_required(server: LiveAuthgate) -> None:
+def test_original_request_is_required(
+    server: LiveAuthgate, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="authgate.forward_auth")
     response = httpx.get(f"{server.url}/authgate/v1/verify", headers={"X-API-Key": server.reader})
-    assert response.status_code == 422
+    # A misconfigured proxy: 403 (nginx shows it; a 422 would become nginx's 500).
+    assert response.status_code == 403
+    assert response.json()["code"] == "proxy_misconfigured"
     assert "X-Forwarded-Uri" in response.json()["detail"]
     only_uri = httpx.get(
         f"{server.url}/authgate/v1/verify", headers={"X-Original-URI": "/public/x"}
     )
-    assert only_uri.status_code == 422
+    assert only_uri.status_code == 403
+    assert only_uri.json()["code"] == "proxy_misconfigured"
+    # Said once in the log, with the fix, however many calls come.
+    warnings = [r for r in caplog.records if r.name == "authgate.forward_auth"]
+    assert len(warnings) == 1
+    assert "X-Forwarded-Method" in warnings[0].getMessage()
 
 
 def test_disagreeing_spellings_are_refused(server: LiveAuthgate) -> None:
     # nginx sets X-Original-URI; a client adds X-Forwarded-Uri hoping it wins.
     spoofed = verify(server, "GET", "/api/items", extra={"X-Forwarded-Uri": "/public/x"})
-    assert spoofed.status_code == 422
-    assert spoofed.json()["code"] == "invalid_request"
+    assert spoofed.status_code == 403
+    assert spoofed.json()["code"] == "ambiguous_original"
     method_spoof = verify(server, "POST", "/packages", extra={"X-Forwarded-Method": "GET"})
-    assert method_spoof.status_code == 422
+    assert method_spoof.status_code == 403
+    assert method_spoof.json()["code"] == "ambiguous_original"
     agreeing = verify(server, "GET", "/public/x", extra={"X-Forwarded-Uri": "/public/x"})
     assert agreeing.status_code == 200
 
@@ -178,3 +195,23 @@ def test_failed_attempts_are_rate_limited_per_client(tmp_path: Path) -> None:
         assert other.status_code == 401
         good = verify(live, "GET", "/api/items", live.reader, extra=client)
         assert good.status_code == 200
+
+
+def test_verify_is_in_the_openapi_document(server: LiveAuthgate) -> None:
+    document = httpx.get(f"{server.url}/authgate/openapi.json").json()
+    operation = document["paths"]["/authgate/v1/verify"]["get"]
+    assert "X-Forwarded-Uri" in operation["description"]
+    assert {"200", "401", "403"} <= set(operation["responses"])
+
+
+@pytest.mark.parametrize("style", ["nginx", "traefik"])
+def test_a_path_parameter_that_picks_another_rule_is_refused(
+    server: LiveAuthgate, style: str
+) -> None:
+    # A Java upstream reads /public;x/readme as /public/readme: which rule applies is two
+    # answers, so neither is given.
+    refused = verify(server, "GET", "/public;x/readme", server.reader, style=style)
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "invalid_path"
+    agreeing = verify(server, "GET", "/public/readme;v=1", style=style)
+    assert agreeing.status_code == 200

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from authgate.errors import ConfigurationError, InvalidRequest
+from authgate.manage.roles import RoleCatalogue, ScopesRefused, holds
 from authgate.principal import Principal
-from authgate.roles import RoleCatalogue, ScopesRefused, holds
 from authgate.settings import load_settings
 
 
@@ -34,7 +34,7 @@ def test_requests_are_checked_never_trimmed(tmp_path: Path) -> None:
         roles.resolve(["read", "tokens:manage", "users:manage"], member)
     assert refused.value.refused == ("tokens:manage", "users:manage")
     assert refused.value.status == 403
-    with pytest.raises(InvalidRequest, match="unknown scopes: nope"):
+    with pytest.raises(InvalidRequest, match="unknown scope 'nope'"):
         roles.resolve(["nope"], member)
     assert roles.resolve([], member) == ()
 
@@ -76,9 +76,12 @@ def test_from_a_config_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"role_scopes": {"member": ["read"]}}, "must define the 'admin' role"),
-        ({"role_scopes": {"admin": ["read", "fly"]}}, "fly not in the scopes catalogue"),
-        ({"default_scopes": "read,fly"}, "default_scopes: fly"),
+        ({"role_scopes": {"admin": ["read", "fly"]}}, "role_scopes.admin: unknown scope 'fly'"),
+        (
+            {"role_scopes": {"member": ["read", "wirte"]}},
+            r"role_scopes.member: unknown scope 'wirte' \(did you mean 'write'\?\)",
+        ),
+        ({"default_scopes": "read,fly"}, "default_scopes: unknown scope 'fly'"),
         ({"scopes": "read,*"}, "invalid scope names '\\*'"),
         ({"token_days_default": 40}, "token_days_default must lie between"),
     ],
@@ -88,3 +91,35 @@ def test_inconsistent_configuration_is_refused(
 ) -> None:
     with pytest.raises(ConfigurationError, match=message):
         _catalogue(tmp_path, **overrides)
+
+
+def test_the_catalogue_is_the_built_in_scopes_plus_the_setting(tmp_path: Path) -> None:
+    roles = _catalogue(tmp_path, scopes="packages:write")
+    built_in = ("read", "write", "tokens:manage", "users:manage", "metrics:read")
+    assert roles.scopes == (*built_in, "packages:write")
+    # An added scope is at once the admins' to grant, and nobody else's unless configured.
+    assert "packages:write" in roles.grantable("admin")
+    assert "packages:write" not in roles.grantable("member")
+    assert roles.check_known(["packages:write", "read"]) == ("packages:write", "read")
+    assert [(s["name"], s["origin"], s["roles"]) for s in roles.describe()][-1] == (
+        "packages:write",
+        "scopes setting",
+        ["admin"],
+    )
+
+
+def test_an_unknown_scope_is_refused_with_the_closest_known_one(tmp_path: Path) -> None:
+    roles = _catalogue(tmp_path, scopes="packages:write")
+    with pytest.raises(InvalidRequest) as refused:
+        roles.check_known(["read", "pakages:write"])
+    assert refused.value.status == 422
+    assert "unknown scope 'pakages:write' (did you mean 'packages:write'?)" in (
+        refused.value.detail
+    )
+    assert "scopes setting" in refused.value.detail
+
+
+def test_the_admin_role_grants_the_whole_catalogue_even_when_unlisted(tmp_path: Path) -> None:
+    roles = _catalogue(tmp_path, scopes="deploy", role_scopes={"ci": ["deploy"]})
+    assert roles.roles == ("admin", "ci")
+    assert roles.grantable("admin") == set(roles.scopes)

@@ -1,18 +1,22 @@
 """TLS for ``authgate serve``: every rung of the cascade.
 
-The self-signed rung is exercised for real: a uvicorn server serves the generated
-certificate and httpx verifies the handshake against it. ``mkcert`` and ``tailscale``
-are external programs we do not own and cannot run here (no local CA, no tailnet), so
-their rungs run against small fake executables put on the PATH; the fakes take the same
-arguments and write a certificate made with ``cryptography``, which is what the real
-tools leave behind.
+The self-signed and mkcert rungs are exercised for real: a uvicorn server (or
+``authgate serve``) serves the certificate and httpx verifies the handshake against it,
+for mkcert against the root of a CA it makes in a temporary ``CAROOT`` (never installed
+in the system's trust store). ``tailscale`` needs a tailnet we cannot have here, so its
+rung runs against a small fake executable put on the PATH; the fake takes the same
+arguments and writes a certificate made with ``cryptography``, which is what the real
+tool leaves behind. A failing script stands in for a broken mkcert, to show that it falls
+through to the self-signed rung.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
+import shutil
 import signal
 import ssl
 import stat
@@ -186,17 +190,19 @@ def test_a_damaged_certificate_is_replaced(tmp_path: Path) -> None:
 
 
 def test_certificate_names() -> None:
-    names = certificate_names(["0.0.0.0", "Gate.Example.", "[::]"], ["10.0.0.7"], machine="box")
+    names = certificate_names(
+        ["0.0.0.0", "Gate.Example.", "[::]"], ["10.0.0.7"], machine="box", addresses=lambda: []
+    )
     assert names == ("gate.example", "10.0.0.7", "box", "localhost", "127.0.0.1", "::1")
     for name in names[1:2] + names[-2:]:
         ipaddress.ip_address(name)
 
 
 def test_loopback_and_off_mean_plain_http(tmp_path: Path, empty_path: Path) -> None:
-    common = {"cert_file": None, "key_file": None, "data_dir": tmp_path}
-    assert resolve_tls(mode="auto", hosts=["127.0.0.1"], loopback_only=True, **common) is None
-    assert resolve_tls(mode="off", hosts=["0.0.0.0"], loopback_only=False, **common) is None
-    forced = resolve_tls(mode="on", hosts=["127.0.0.1"], loopback_only=True, **common)
+    resolve = functools.partial(resolve_tls, cert_file=None, key_file=None, data_dir=tmp_path)
+    assert resolve(mode="auto", hosts=["127.0.0.1"], loopback_only=True) is None
+    assert resolve(mode="off", hosts=["0.0.0.0"], loopback_only=False) is None
+    forced = resolve(mode="on", hosts=["127.0.0.1"], loopback_only=True)
     assert forced is not None and forced.rung == "self-signed"
 
 
@@ -232,9 +238,8 @@ def test_a_missing_data_folder_is_made_private(tmp_path: Path, empty_path: Path)
     assert stat.S_IMODE((data_dir / "tls").stat().st_mode) == 0o700
 
 
-def test_given_certificate_wins(tmp_path: Path, empty_path: Path) -> None:
+def test_given_certificate_wins(tmp_path: Path, real_mkcert: Path) -> None:
     made = ensure_self_signed(tmp_path / "elsewhere", NAMES)
-    fake_tool(empty_path, "mkcert")
     chosen = resolve_tls(
         mode="auto",
         cert_file=made.cert_file,
@@ -250,52 +255,95 @@ def test_given_certificate_wins(tmp_path: Path, empty_path: Path) -> None:
         made.key_file,
     )
     assert not (tmp_path / "tls").exists()
+    assert not real_mkcert.exists()  # mkcert never ran: it makes its CA on first use
 
 
 def test_given_certificate_problems_are_refused(tmp_path: Path) -> None:
     made = ensure_self_signed(tmp_path / "a", NAMES)
     other = ensure_self_signed(tmp_path / "b", ("other.example",))
-    common = {"hosts": ["0.0.0.0"], "loopback_only": False, "data_dir": tmp_path}
+    resolve = functools.partial(
+        resolve_tls, hosts=["0.0.0.0"], loopback_only=False, data_dir=tmp_path
+    )
     with pytest.raises(ConfigurationError, match="both"):
-        resolve_tls(mode="auto", cert_file=made.cert_file, key_file=None, **common)
+        resolve(mode="auto", cert_file=made.cert_file, key_file=None)
     with pytest.raises(ConfigurationError, match="does not exist"):
-        resolve_tls(mode="auto", cert_file=tmp_path / "x.pem", key_file=made.key_file, **common)
+        resolve(mode="auto", cert_file=tmp_path / "x.pem", key_file=made.key_file)
     with pytest.raises(ConfigurationError, match="cannot be used together"):
-        resolve_tls(mode="auto", cert_file=made.cert_file, key_file=other.key_file, **common)
+        resolve(mode="auto", cert_file=made.cert_file, key_file=other.key_file)
     with pytest.raises(ConfigurationError, match="contradicts"):
-        resolve_tls(mode="off", cert_file=made.cert_file, key_file=made.key_file, **common)
+        resolve(mode="off", cert_file=made.cert_file, key_file=made.key_file)
     os.chmod(made.key_file, 0o644)
     with pytest.raises(ConfigurationError, match="chmod 600"):
-        resolve_tls(mode="auto", cert_file=made.cert_file, key_file=made.key_file, **common)
+        resolve(mode="auto", cert_file=made.cert_file, key_file=made.key_file)
 
 
-def test_mkcert_rung(tmp_path: Path, empty_path: Path) -> None:
-    log = fake_tool(empty_path, "mkcert")
-    common = {
-        "mode": "auto",
-        "cert_file": None,
-        "key_file": None,
-        "hosts": ["0.0.0.0"],
-        "loopback_only": False,
-        "data_dir": tmp_path,
-        "extra_names": ["api.example.internal"],
-    }
-    chosen = resolve_tls(**common)  # type: ignore[arg-type]
+@pytest.fixture
+def real_mkcert(empty_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Debian's mkcert on the test's PATH, its CA in a temporary CAROOT; the CA's root."""
+    binary = shutil.which("mkcert", path=os.defpath + ":/usr/bin")
+    assert binary is not None, "mkcert is not installed (scripts/test installs it)"
+    (empty_path / "mkcert").symlink_to(binary)
+    caroot = tmp_path / "caroot"
+    monkeypatch.setenv("CAROOT", str(caroot))
+    return caroot / "rootCA.pem"
+
+
+def test_mkcert_rung(tmp_path: Path, real_mkcert: Path) -> None:
+    resolve = functools.partial(
+        resolve_tls,
+        mode="auto",
+        cert_file=None,
+        key_file=None,
+        hosts=["0.0.0.0"],
+        loopback_only=False,
+        data_dir=tmp_path,
+    )
+    chosen = resolve(extra_names=["api.example.internal"])
     assert chosen is not None and chosen.rung == "mkcert" and chosen.created
     assert chosen.cert_file == tmp_path / "tls" / "mkcert-cert.pem"
-    (args,) = calls(log)
-    assert args[:4] == ["-cert-file", str(chosen.cert_file), "-key-file", str(chosen.key_file)]
-    assert {"api.example.internal", "localhost", "127.0.0.1", "::1"} <= set(args[4:])
+    assert {"api.example.internal", "localhost", "127.0.0.1", "::1"} <= sans(chosen.cert_file)
     assert stat.S_IMODE(chosen.key_file.stat().st_mode) == 0o600
+    # Issued by the CA in CAROOT, not self-signed.
+    root = x509.load_pem_x509_certificate(real_mkcert.read_bytes())
+    leaf = x509.load_pem_x509_certificate(chosen.cert_file.read_bytes())
+    assert leaf.issuer == root.subject != leaf.subject
     # A second start reuses the certificate without running mkcert again.
-    again = resolve_tls(**common)  # type: ignore[arg-type]
+    first_serial = serial(chosen.cert_file)
+    again = resolve(extra_names=["api.example.internal"])
     assert again is not None and again.rung == "mkcert" and not again.created
-    assert len(calls(log)) == 1
+    assert serial(again.cert_file) == first_serial
+    # A new name makes mkcert issue a new one.
+    more = resolve(extra_names=["other.example.internal"])
+    assert more is not None and more.created and serial(more.cert_file) != first_serial
+    assert "other.example.internal" in sans(more.cert_file)
 
 
-def test_tailscale_rung_comes_first(tmp_path: Path, empty_path: Path) -> None:
+def test_serve_picks_mkcert_and_clients_verify_its_ca(
+    tmp_path: Path, empty_path: Path, real_mkcert: Path
+) -> None:
+    proc, port, log = serve_tls(
+        tmp_path, "--host", "0.0.0.0", path_dir=empty_path, CAROOT=str(real_mkcert.parent)
+    )
+    try:
+        issued = tmp_path / "data" / "tls" / "mkcert-cert.pem"
+        deadline = time.monotonic() + 30
+        while not issued.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        context = ssl.create_default_context(cafile=str(real_mkcert))
+        for host in ("127.0.0.1", "localhost"):
+            wait_healthy(proc, f"https://{host}:{port}", context, log)
+        # The server's certificate alone is not trusted: the chain ends at the CA.
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"https://127.0.0.1:{port}/authgate/v1/health", verify=True)
+    finally:
+        stop(proc)
+    text = log.read_text()
+    assert "TLS: a certificate from the local mkcert CA" in text
+    assert not (tmp_path / "data" / "tls" / "self-signed-cert.pem").exists()
+
+
+def test_tailscale_rung_comes_first(tmp_path: Path, empty_path: Path, real_mkcert: Path) -> None:
     tailscale_log = fake_tool(empty_path, "tailscale", domains=["gate.tail1234.ts.net"])
-    mkcert_log = fake_tool(empty_path, "mkcert")
     chosen = resolve_tls(
         mode="auto",
         cert_file=None,
@@ -311,7 +359,8 @@ def test_tailscale_rung_comes_first(tmp_path: Path, empty_path: Path) -> None:
     status, cert = calls(tailscale_log)
     assert status == ["status", "--json"]
     assert cert[0] == "cert" and cert[-1] == "gate.tail1234.ts.net"
-    assert calls(mkcert_log) == []
+    assert not real_mkcert.exists()
+    assert not (tmp_path / "tls" / "mkcert-cert.pem").exists()
 
 
 def test_tailscale_without_cert_domains_falls_through(tmp_path: Path, empty_path: Path) -> None:
@@ -346,7 +395,7 @@ def test_a_failing_tool_falls_through(tmp_path: Path, empty_path: Path) -> None:
 
 
 def serve_tls(
-    tmp_path: Path, *args: str, path_dir: Path
+    tmp_path: Path, *args: str, path_dir: Path, **env: str
 ) -> tuple[subprocess.Popen[bytes], int, Path]:
     from tests.foundation.helpers import AUTHGATE, clean_env
 
@@ -356,7 +405,7 @@ def serve_tls(
     with log.open("wb") as err:
         proc = subprocess.Popen(
             [AUTHGATE, "serve", "--port", str(port), "--data-dir", str(data), *args],
-            env=clean_env(PATH=str(path_dir)),
+            env=clean_env(PATH=str(path_dir), **env),
             stdout=subprocess.DEVNULL,
             stderr=err,
         )

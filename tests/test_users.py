@@ -10,17 +10,18 @@ import sqlalchemy as sa
 
 from authgate.errors import Conflict, InvalidCredentials, InvalidRequest, NotFound
 from authgate.facts import RequestFacts
-from authgate.keys import Actor
+from authgate.manage.keys import Actor
 from authgate.principal import Principal
 from authgate.runtime import Runtime
 from authgate.store.schema import users as users_table
+from tests.support import sql_store
 
 ACTOR = Actor("tester", source="test")
 PASSWORD = "correct horse battery staple"
 
 
 def _user_rows(runtime: Runtime) -> list[dict[str, Any]]:
-    with runtime.store.engine.connect() as conn:
+    with sql_store(runtime.store).engine.connect() as conn:
         return [dict(row._mapping) for row in conn.execute(sa.select(users_table))]
 
 

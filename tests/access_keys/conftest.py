@@ -15,12 +15,13 @@ from botocore.credentials import Credentials
 from cryptography.fernet import Fernet, MultiFernet
 
 from authgate.facts import RequestFacts
-from authgate.keys import Actor
+from authgate.manage.keys import Actor
 from authgate.runtime import Runtime
 from authgate.sigv4 import SigV4Result
 from authgate.store import open_store
 from authgate.store.schema import access_keys
 from tests.sigv4.support import facts_from_botocore
+from tests.support import sql_store
 
 ADMIN = Actor("tester", source="test")
 ENDPOINT = "http://s3.authgate.test"
@@ -44,7 +45,7 @@ def raw_secrets(database_url: str) -> dict[str, str]:
     """internal id → the secret column as stored, read past authgate's own code."""
     store = open_store(database_url)
     try:
-        with store.engine.connect() as conn:
+        with sql_store(store).engine.connect() as conn:
             rows = conn.execute(sa.select(access_keys.c.id, access_keys.c.secret_encrypted)).all()
     finally:
         store.close()

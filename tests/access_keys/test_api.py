@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from authgate.bootstrap import read_admin_key
+from authgate.client import AuthgateClient
+from authgate.credentials.bootstrap import read_admin_key
+from authgate.errors import InvalidRequest
 from authgate.runtime import Runtime
 from authgate.server import create_app
 from authgate.store.records import UserRecord
@@ -234,3 +236,46 @@ def test_the_openapi_document_describes_every_route(api: Api) -> None:
         assert schemas[name]["additionalProperties"] is False
     assert "secret_access_key" in schemas["AccessKeyCreated"]["properties"]
     assert "secret_access_key" not in schemas["AccessKeyOut"]["properties"]
+
+
+_BAD_PATTERNS = ["backup-?", "backup-[0-9]", "Backup-*", "backup-**", "xn--*"]
+
+
+def test_patterns_in_bodies_and_paths(api: Api) -> None:
+    http, admin = api.client, api.admin
+    ident = api.create(name="j", grants={"backup-*": "write"})["id"]
+    # "*" as a path segment, percent-encoded or not.
+    for segment in ("%2A", "*"):
+        put = http.put(
+            f"/access-keys/{ident}/grants/{segment}", json={"permission": "read"}, headers=admin
+        )
+        assert put.status_code == 200, put.text
+        assert put.json()["grants"] == {"*": "read", "backup-*": "write"}
+    gone = http.delete(f"/access-keys/{ident}/grants/%2A", headers=admin)
+    assert gone.status_code == 200 and gone.json()["grants"] == {"backup-*": "write"}
+    for pattern in _BAD_PATTERNS:
+        body = {"name": "bad", "grants": {pattern: "read"}}
+        refused = http.post("/access-keys", json=body, headers=admin)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "invalid_request"
+        assert f"{pattern!r} is not valid" in refused.json()["detail"]
+        put = http.put(
+            f"/access-keys/{ident}/grants/{pattern}", json={"permission": "read"}, headers=admin
+        )
+        assert put.status_code == 422, put.text
+    assert api.runtime.access_keys.get(ident).grants == {"backup-*": "write"}
+    assert [k["name"] for k in http.get("/access-keys", headers=admin).json()] == ["j"]
+
+
+def test_python_client_sets_and_deletes_pattern_grants(api: Api) -> None:
+    base = str(api.client.base_url).removesuffix("/authgate/v1/").removesuffix("/authgate/v1")
+    with AuthgateClient(base, token=api.admin["X-API-Key"]) as client:
+        ident = client.create_access_key("c", grants={"*": "read"})["id"]
+        assert client.set_grant(ident, "backup-*", "write")["grants"] == {
+            "*": "read",
+            "backup-*": "write",
+        }
+        assert client.delete_grant(ident, "*")["grants"] == {"backup-*": "write"}
+        with pytest.raises(InvalidRequest) as raised:
+            client.set_grant(ident, "backup-[0-9]", "read")
+        assert "'backup-[0-9]' is not valid" in raised.value.detail

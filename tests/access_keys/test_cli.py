@@ -14,8 +14,8 @@ import pytest
 from cryptography.fernet import Fernet
 from typer.testing import CliRunner, Result
 
-from authgate.bootstrap import read_admin_key
 from authgate.cli import app as cli_app
+from authgate.credentials.bootstrap import read_admin_key
 from authgate.runtime import Runtime
 from authgate.server import create_app
 from tests.access_keys.conftest import ADMIN, file_keys, raw_secrets, verifies
@@ -279,3 +279,63 @@ def test_cli_reports_secrets_the_master_key_cannot_decrypt(
     assert "nothing was changed" in result.stderr
     assert key_file.read_bytes() == before
     assert raw_secrets(database_url) == stored
+
+
+BAD_PATTERNS = [
+    ("backup-?", "(the only wildcard)"),
+    ("backup-[0-9]", "(the only wildcard)"),
+    ("Backup-*", "(the only wildcard)"),
+    ("backup-**", "'**'"),
+    ("xn--*", "reserves"),
+]
+
+
+def test_cli_grants_patterns_and_takes_them_back(cli: Invoke) -> None:
+    created = json_of(cli("access-keys", "create", "--name", "ops", "--grant", "*=admin", "--json"))
+    assert created["grants"] == {"*": "admin"}
+    ident = created["access_key_id"]
+    granted = cli("access-keys", "grant", ident, "backup-*=write")
+    assert granted.exit_code == 0 and f"{ident} may now write backup-*" in granted.stdout
+    assert json_of(cli("access-keys", "show", ident, "--json"))["grants"] == {
+        "*": "admin",
+        "backup-*": "write",
+    }
+    assert cli("access-keys", "revoke-grant", ident, "*").exit_code == 0
+    assert json_of(cli("access-keys", "show", ident, "--json"))["grants"] == {"backup-*": "write"}
+
+
+@pytest.mark.parametrize(("pattern", "hint"), BAD_PATTERNS)
+def test_cli_refuses_what_is_no_pattern_with_exit_2_and_the_rule(
+    cli: Invoke, pattern: str, hint: str
+) -> None:
+    ident = json_of(cli("access-keys", "create", "--name", "k", "--json"))["access_key_id"]
+    for args in (
+        ("create", "--name", "x", "--grant", f"{pattern}=read"),
+        ("grant", ident, f"{pattern}=read"),
+    ):
+        result = cli("access-keys", *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert f"{pattern!r} is not valid" in result.stderr, result.stderr
+        said = " ".join(result.stderr.split())  # as wrapped for the terminal
+        assert hint in said and "such as backup-* or *" in said
+        assert "Traceback" not in result.output
+    assert json_of(cli("access-keys", "show", ident, "--json"))["grants"] == {}
+
+
+def test_cli_client_mode_grants_a_pattern(cli: Invoke, server: tuple[str, Runtime, str]) -> None:
+    url, runtime, admin_key = server
+    env = {"AUTHGATE_URL": url, "AUTHGATE_TOKEN": admin_key}
+    created = json_of(
+        cli("access-keys", "create", "--name", "r", "--grant", "ci-*=write", "--json", env=env)
+    )
+    ident = created["id"]
+    assert json_of(cli("access-keys", "grant", ident, "*=read", "--json", env=env))["grants"] == {
+        "*": "read",
+        "ci-*": "write",
+    }
+    refused = cli("access-keys", "grant", ident, "ci-?=read", env=env)
+    assert refused.exit_code == 2 and "'ci-?' is not valid" in refused.stderr
+    assert json_of(cli("access-keys", "revoke-grant", ident, "ci-*", "--json", env=env))[
+        "grants"
+    ] == {"*": "read"}
+    assert runtime.access_keys.get(ident).grants == {"*": "read"}

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from authgate import masterkey
-from authgate.access_keys import CreatedAccessKey
+from authgate.manage.access_keys import CreatedAccessKey
 from authgate.runtime import Runtime
 from authgate.store.records import AccessKeyRecord
 from authgate.store.sql import SqlStore
@@ -199,16 +199,16 @@ def test_a_secret_stored_under_the_old_key_during_rotation_is_carried_over(
     key_file = data_dir / "master.key"
     late: list[CreatedAccessKey] = []
     real_replace = SqlStore.replace_access_key_secrets
-    real_stat = os.stat
+    real_stat = os.lstat  # how the master key sees a change of its file
 
     def replace(self: SqlStore, encrypted: Mapping[str, str]) -> None:
         real_replace(self, encrypted)
         if not late:
             # The laggard does not notice the new file (same signature as before) and
             # encrypts with the old key, committing just after the rotation's commit.
-            monkeypatch.setattr(os, "stat", stale_stat)
+            monkeypatch.setattr(os, "lstat", stale_stat)
             late.append(laggard.access_keys.create(ADMIN, name="late"))
-            monkeypatch.setattr(os, "stat", real_stat)
+            monkeypatch.setattr(os, "lstat", real_stat)
 
     loaded = laggard.master_key._loaded
     assert loaded is not None

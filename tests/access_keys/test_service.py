@@ -11,20 +11,16 @@ from typing import Any
 
 import pytest
 
-from authgate.access_keys import (
+from authgate.errors import Conflict, InvalidRequest, NotFound
+from authgate.manage.access_keys import (
     SECRET_ALPHABET,
     access_key_dict,
     parse_grant,
     validate_bucket,
 )
-from authgate.errors import Conflict, InvalidRequest, NotFound
 from authgate.runtime import Runtime
-from authgate.sigv4 import (
-    AuthorizationHeaderMalformed,
-    InvalidAccessKeyId,
-    grant_allows,
-    required_grant,
-)
+from authgate.s3.grants import grant_allows, required_grant
+from authgate.sigv4 import AuthorizationHeaderMalformed, InvalidAccessKeyId
 from tests.access_keys.conftest import ADMIN, signed_get, verifies
 from tests.support import wait_until
 
@@ -201,7 +197,7 @@ def test_unknown_ids_are_remembered_briefly_and_a_new_key_works_at_once(
     assert calls == [unknown]
 
     # An id looked up (and missed) just before it was created is usable at once.
-    monkeypatch.setattr("authgate.access_keys.generate_access_key_id", lambda: unknown)
+    monkeypatch.setattr("authgate.manage.access_keys.generate_access_key_id", lambda: unknown)
     created = service.create(ADMIN, name="fresh")
     assert created.record.access_key_id == unknown
     assert verifies(runtime, unknown, created.secret)

@@ -11,13 +11,13 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from authgate.bootstrap import read_admin_key
-from authgate.keys import Actor
+from authgate.credentials.bootstrap import read_admin_key
+from authgate.manage.keys import Actor
 from authgate.runtime import Runtime
 from authgate.server import create_app
 from authgate.store.records import UserRecord
 from authgate.store.schema import api_keys, audit_events, users
-from tests.support import live_server
+from tests.support import live_server, sql_store
 
 PASSWORD = "correct horse battery staple"
 
@@ -49,7 +49,7 @@ class Service:
 
     def counts(self) -> dict[str, int]:
         """Rows per table: "nothing written" means these did not move."""
-        with self.runtime.store.engine.connect() as conn:
+        with sql_store(self.runtime.store).engine.connect() as conn:
             return {
                 table.name: int(
                     conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()

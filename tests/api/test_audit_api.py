@@ -95,3 +95,23 @@ def test_only_admins_read_the_log(service: Service) -> None:
     denied = service.audit(action="audit.read")
     assert [event["actor"] for event in denied] == [manager["id"], alice.id]
     assert service.client.get("/audit").status_code == 401
+
+
+def test_actors_are_shown_by_email_and_found_by_it(service: Service) -> None:
+    alice = service.user("alice@example.com")
+    service.user("bob@example.com")
+    alice_token = service.token_of("alice@example.com")
+    service.token_of("bob@example.com")
+    revoked = service.client.delete("/tokens/current", headers=alice_token)
+    assert revoked.status_code in (200, 204), revoked.text
+
+    page = _get(service, actor="Alice@Example.com")
+    events = page["events"]
+    assert isinstance(events, list)
+    assert events, "alice acted"
+    assert {(e["actor"], e["actor_email"]) for e in events} == {(alice.id, "alice@example.com")}
+    assert _actions(_get(service, actor=alice.id)) == _actions(page)
+    assert _get(service, actor="carol@example.com")["events"] == []
+    admin_events = _get(service, actor="admin")["events"]
+    assert isinstance(admin_events, list)
+    assert all(e["actor_email"] is None for e in admin_events)

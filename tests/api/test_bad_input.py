@@ -117,16 +117,24 @@ def test_invalid_fields_are_422_naming_them(
     body = {"email": "alice@example.com", "password": PASSWORD, "name": "laptop", **fields}
     response = alice.client.post("/tokens", json=body)
     assert response.status_code == 422, response.text
-    problems = response.json()["detail"]
+    answer = response.json()
+    assert answer["code"] == "invalid_request"
+    problems = answer["errors"]
     assert {"loc": loc, "type": kind} in [{"loc": p["loc"], "type": p["type"]} for p in problems]
     assert all(p["msg"] for p in problems)
+    # One sentence, naming the field, in the shape of every other error.
+    field = ".".join(str(part) for part in loc[1:])
+    assert isinstance(answer["detail"], str) and answer["detail"].startswith(field)
     _unchanged(alice, before)
 
 
 def test_a_missing_name_is_named(alice: Service) -> None:
     response = alice.client.post("/tokens", json={"email": "alice@example.com", "password": "x"})
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["body", "name"]
+    answer = response.json()
+    assert answer["detail"] == "name: Field required"
+    assert answer["code"] == "invalid_request"
+    assert answer["errors"][0]["loc"] == ["body", "name"]
 
 
 @pytest.mark.parametrize(
@@ -171,7 +179,8 @@ def test_new_passwords_out_of_bounds(alice: Service, password: str, needle: str)
             body["email"] = "carol@example.com"
         response = alice.client.post(path, json=body, headers=alice.admin)
         assert response.status_code == 422
-        assert needle in response.json()["detail"][0]["msg"]
+        assert needle in response.json()["detail"]
+        assert response.json()["detail"].startswith("password")
     _unchanged(alice, before)
 
 

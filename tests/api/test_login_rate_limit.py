@@ -1,4 +1,5 @@
-"""Five login attempts per 15 minutes per client address, on the real limiter."""
+"""Five failed logins per 15 minutes per account, and a cap per client address, on the real
+limiter (attacks on both: tests/security/test_login_limits.py)."""
 
 from __future__ import annotations
 
@@ -46,23 +47,25 @@ def test_the_sixth_login_attempt_gets_429(make_service: Any) -> None:
     created = service.client.post("/tokens", json={"name": "svc"}, headers=service.admin)
     assert created.status_code == 201
 
-    # Another client address has its own count.
+    # The count is the account's: another address waits too, another account does not.
     transport = httpx.HTTPTransport(local_address="127.0.0.2")
     with httpx.Client(
         base_url=str(service.client.base_url), transport=transport, timeout=30
     ) as elsewhere:
-        response = _attempt(elsewhere, PASSWORD)
+        assert _attempt(elsewhere, PASSWORD).status_code == 429
+        service.user("bob@example.com")
+        body = {"email": "bob@example.com", "password": PASSWORD, "name": "laptop"}
+        response = elsewhere.post("/tokens", json=body)
     assert response.status_code == 201
-    assert response.headers["RateLimit-Remaining"] == "4"
+    assert response.headers["RateLimit-Remaining"] == "5"
 
 
-def test_successful_logins_count_too(make_service: Any) -> None:
-    service = make_service(login_rate_limit="2/day")
+def test_successful_logins_cost_nothing(make_service: Any) -> None:
+    service = make_service(login_rate_limit="2/day", login_address_rate_limit="2/day")
     service.user("alice@example.com")
-    assert service.login("alice@example.com", name="one")["token"]
-    assert service.login("alice@example.com", name="two")["token"]
-    third = _attempt(service.client, PASSWORD)
-    assert third.status_code == 429
+    for name in ("one", "two", "three", "four"):
+        assert service.login("alice@example.com", name=name)["token"]
+    assert _attempt(service.client, "wrong password").status_code == 401
 
 
 def test_bad_input_is_not_counted(make_service: Any) -> None:
@@ -103,24 +106,28 @@ def test_the_sixth_login_attempt_gets_429_on_redis(
     assert _attempt(other.client, PASSWORD).status_code == 429
 
 
-def _from(service: Service, forwarded_for: str, password: str = "wrong password") -> int:
-    body = {"email": "alice@example.com", "password": password, "name": "laptop"}
+def _from(
+    service: Service, forwarded_for: str, email: str, password: str = "wrong password"
+) -> int:
+    body = {"email": email, "password": password, "name": "laptop"}
     response = service.client.post("/tokens", json=body, headers={"X-Forwarded-For": forwarded_for})
     return response.status_code
 
 
 def test_behind_a_trusted_proxy_each_client_has_its_own_count(make_service: Any) -> None:
-    service = make_service(trusted_proxies="127.0.0.0/8")
+    service = make_service(trusted_proxies="127.0.0.0/8", login_address_rate_limit="3/day")
     service.user("alice@example.com")
-    assert [_from(service, "203.0.113.5") for _ in range(6)] == [401] * 5 + [429]
-    assert _from(service, "203.0.113.6", PASSWORD) == 201
+    emails = [f"user{index}@example.com" for index in range(4)]
+    assert [_from(service, "203.0.113.5", email) for email in emails] == [401] * 3 + [429]
+    assert _from(service, "203.0.113.6", "alice@example.com", PASSWORD) == 201
     sources = {event["source"] for event in service.audit(action="login")}
     assert sources == {"203.0.113.5", "203.0.113.6"}
 
 
 def test_without_trusted_proxies_forwarding_headers_change_nothing(make_service: Any) -> None:
-    service = make_service()
-    service.user("alice@example.com")
-    answers = [_from(service, f"203.0.113.{index}") for index in range(6)]
-    assert answers == [401] * 5 + [429]
+    service = make_service(login_address_rate_limit="3/day")
+    answers = [
+        _from(service, f"203.0.113.{index}", f"user{index}@example.com") for index in range(4)
+    ]
+    assert answers == [401] * 3 + [429]
     assert {event["source"] for event in service.audit(action="login")} == {"127.0.0.1"}

@@ -8,12 +8,12 @@ from typing import Any
 
 import httpx
 
-from authgate.authenticator import ADMIN_PRINCIPAL
-from authgate.keys import Actor, new_id
+from authgate.credentials.authenticator import ADMIN_PRINCIPAL
+from authgate.credentials.tokens import generate_token
+from authgate.manage.keys import Actor, new_id
 from authgate.principal import Principal
 from authgate.runtime import Runtime
 from authgate.server import create_app
-from authgate.tokens import generate_token
 from tests.api.service import PASSWORD, Service
 from tests.support import live_server
 
@@ -64,6 +64,11 @@ def test_wrong_password_unknown_email_and_disabled_user_get_one_answer(service: 
     ]
     assert {response.status_code for response in answers} == {401}
     assert {response.json()["detail"] for response in answers} == {"Invalid email or password."}
+    # No token was sent, so the refusal is a login's, and the challenge names no token error.
+    assert {response.json()["code"] for response in answers} == {"invalid_login"}
+    assert {response.headers["www-authenticate"] for response in answers} == {
+        'Bearer realm="authgate"'
+    }
     failures = service.audit(action="login")
     assert {(event["detail"]["reason"], event["outcome"]) for event in failures} == {
         ("bad_password", "failure"),
@@ -246,7 +251,8 @@ def test_all_tokens_only_for_token_managers(service: Service) -> None:
     by_scope = service.client.get(
         "/tokens", params={"all": "true"}, headers={"X-API-Key": manager["token"]}
     )
-    assert len(by_scope.json()) == 3
+    # Without a role it could act on no member's token, so it lists only its own.
+    assert [token["id"] for token in by_scope.json()] == [manager["id"]]
 
 
 def test_someone_elses_token_answers_like_a_missing_one(service: Service) -> None:
@@ -297,7 +303,8 @@ def test_rotation_body_is_optional_and_strict(service: Service) -> None:
     headers = {"X-API-Key": old["token"]}
     bad = service.client.post(f"/tokens/{old['id']}/rotate", json={"grace": "1h"}, headers=headers)
     assert bad.status_code == 422
-    assert bad.json()["detail"][0]["loc"] == ["body", "grace"]
+    assert bad.json()["errors"][0]["loc"] == ["body", "grace"]
+    assert "grace: " in bad.json()["detail"]
     too_long = service.client.post(
         f"/tokens/{old['id']}/rotate", json={"grace_seconds": 10**9}, headers=headers
     )
@@ -449,3 +456,49 @@ def test_behind_a_middleware_that_already_decided(runtime: Runtime) -> None:
         vouched = client.post("/tokens", json={"name": "svc"})
         assert vouched.status_code == 201
         assert vouched.json()["created_by"] == "admin"
+
+
+# -- one scope catalogue ------------------------------------------------------------------
+def test_a_scope_added_by_one_setting_is_known_to_login_and_service_tokens(
+    make_service: Any,
+) -> None:
+    service = make_service(login_rate_limit="1000/minute", scopes="packages:write")
+    service.user("boss@example.com", role="admin")
+    service.user("alice@example.com")
+    assert service.login("boss@example.com", scopes=["packages:write"])["scopes"] == [
+        "packages:write"
+    ]
+    made = service.client.post(
+        "/tokens", json={"name": "ci", "scopes": ["packages:write"]}, headers=service.admin
+    )
+    assert made.status_code == 201, made.text
+    # Known, but not the member role's to have: refused by name, never trimmed.
+    member = service.client.post(
+        "/tokens", json=_login("alice@example.com", PASSWORD) | {"scopes": ["packages:write"]}
+    )
+    assert member.status_code == 403
+    assert "packages:write" in member.json()["detail"]
+    listed = service.client.get("/scopes", headers=service.admin)
+    assert listed.status_code == 200
+    assert {"name": "packages:write", "origin": "scopes setting", "roles": ["admin"],
+            "default": False} in listed.json()  # fmt: skip
+    assert service.client.get("/scopes").status_code == 401
+
+
+def test_an_unknown_scope_is_refused_with_the_closest_known_one(make_service: Any) -> None:
+    service = make_service(login_rate_limit="1000/minute", scopes="packages:write")
+    service.user("boss@example.com", role="admin")
+    before = service.counts()
+    for response in (
+        service.client.post(
+            "/tokens", json=_login("boss@example.com", PASSWORD) | {"scopes": ["pakages:write"]}
+        ),
+        service.client.post(
+            "/tokens", json={"name": "ci", "scopes": ["pakages:write"]}, headers=service.admin
+        ),
+    ):
+        assert response.status_code == 422
+        answer = response.json()
+        assert answer["code"] == "invalid_request"
+        assert "unknown scope 'pakages:write' (did you mean 'packages:write'?)" in answer["detail"]
+    assert service.counts()["api_keys"] == before["api_keys"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from tests.api.service import PASSWORD, Service
-from tests.support import wait_until
 
 
 def test_admin_creates_and_lists_users(service: Service) -> None:
@@ -136,10 +135,9 @@ def test_disable_and_enable(service: Service) -> None:
         "/users/alice@example.com", json={"active": True}, headers=service.admin
     )
     assert enabled.json()["active"] is True
-    # Refusals are remembered for negative_cache_ttl_seconds (2 s), so this is not instant.
-    assert wait_until(
-        lambda: service.client.get("/tokens", headers=headers).status_code == 200, timeout=10
-    )
+    # Disabling revoked the old token (tests/security/test_disabled_users.py); a new login works.
+    assert service.client.get("/tokens", headers=headers).status_code == 401
+    assert service.client.get("/tokens", headers=service.token_of("alice@example.com")).is_success
     actions = [e["action"] for e in service.audit(target=alice.id)]
     assert "user.disable" in actions and "user.enable" in actions
 
@@ -179,3 +177,15 @@ def test_unknown_user_is_404(service: Service) -> None:
     ):
         assert response.status_code == 404
         assert response.json()["code"] == "not_found"
+
+
+def test_whoami_names_the_user_a_token_speaks_for(service: Service) -> None:
+    alice = service.user("Alice@Example.com")
+    whoami = service.client.get("/whoami", headers=service.token_of("alice@example.com"))
+    assert whoami.status_code == 200
+    assert (whoami.json()["owner_id"], whoami.json()["owner_email"]) == (
+        alice.id,
+        "Alice@example.com",
+    )
+    admin = service.client.get("/whoami", headers=service.admin).json()
+    assert (admin["owner_id"], admin["owner_email"]) == (None, None)

@@ -3,37 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from authgate.cli import app
+from authgate.manage.keys import Actor
 from authgate.runtime import Runtime
-from authgate.settings import load_settings
 
 PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
-def cli(data_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("AUTHGATE_DATABASE_URL", database_url)
-    runner = CliRunner()
-
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return runner.invoke(app, ["--data-dir", str(data_dir), *args], input=input)
-
-    return invoke
-
-
-@pytest.fixture
-def local(data_dir: Path, database_url: str) -> Any:
-    """A runtime on the same store, to look at what the commands did."""
-    runtime = Runtime(load_settings(data_dir=data_dir, database_url=database_url))
-    runtime.prepare_store()
-    yield runtime
-    runtime.store.close()
+def cli(local_cli: Any) -> Any:
+    return local_cli
 
 
 def test_add_with_a_prompted_password(cli: Any, local: Runtime) -> None:
@@ -164,3 +146,19 @@ def test_audit_command(cli: Any) -> None:
     bad = cli("audit", "--since", "last tuesday")
     assert bad.exit_code == 2
     assert "neither a time" in bad.stderr
+
+
+def test_audit_shows_users_by_email_and_filters_by_email(cli: Any, local: Runtime) -> None:
+    cli("users", "add", "alice@example.com", "--password-stdin", input=PASSWORD)
+    alice = local.users.get("alice@example.com")
+    local.keys.create(Actor(alice.id, source="test"), name="laptop", owner_id=alice.id)
+
+    mine = json.loads(cli("audit", "--json", "--actor", "Alice@Example.com").stdout)
+    assert [(e["action"], e["actor"], e["actor_email"]) for e in mine] == [
+        ("key.create", alice.id, "alice@example.com")
+    ]
+    table = cli("audit", "--actor", "alice@example.com")
+    assert table.exit_code == 0, table.output
+    assert "alice@example.com" in table.stdout
+    assert alice.id not in table.stdout
+    assert json.loads(cli("audit", "--json", "--actor", "carol@example.com").stdout) == []

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from authgate.facts import RequestFacts
+from tests.support import free_port
 
 # The console script installed next to the interpreter running the tests.
 AUTHGATE = str(Path(sys.executable).parent / "authgate")
@@ -140,9 +141,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def serve_process(
-    workdir: Path, port: int, *args: str, env: Mapping[str, str] | None = None
+    workdir: Path,
+    port: int,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    startup_seconds: float = 60,
 ) -> Iterator[ServeProcess]:
-    """``authgate serve`` as a real process; yields once /health answers 200."""
+    """``authgate serve`` as a real process; yields once /health answers 200 (a loaded
+    machine can take many seconds to import and migrate: ``startup_seconds`` bounds it)."""
     workdir.mkdir(parents=True, exist_ok=True)
     stdout_path, stderr_path = workdir / "serve.out", workdir / "serve.err"
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
@@ -154,7 +160,7 @@ def serve_process(
         )
     served = ServeProcess(process, f"http://127.0.0.1:{port}", stdout_path, stderr_path)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + startup_seconds
         while True:
             if process.poll() is not None:
                 raise AssertionError(f"authgate serve exited early: {served.output()}")
@@ -169,3 +175,55 @@ def serve_process(
         yield served
     finally:
         _stop(process)
+
+
+@contextmanager
+def self_signed_server(
+    tmp_path: Path, email: str, password: str
+) -> Iterator[tuple[str, Path, dict[str, str]]]:
+    """``authgate serve --tls on`` on its self-signed certificate, with ``email`` as a user:
+    its URL, the certificate it made, and an environment for CLI processes (their own
+    config folder, no AUTHGATE_* settings)."""
+    import ssl
+
+    data = tmp_path / "data"
+    no_tools = tmp_path / "bin"  # no mkcert, no tailscale on the PATH: the self-signed rung
+    no_tools.mkdir()
+    env = clean_env(XDG_CONFIG_HOME=str(tmp_path / "config"))
+    added = subprocess.run(
+        [AUTHGATE, "--data-dir", str(data), "users", "add", email, "--password-stdin"],
+        env=env, input=password + "\n", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    port = free_port()
+    log = tmp_path / "serve.err"
+    with log.open("wb") as err:
+        process = subprocess.Popen(
+            [AUTHGATE, "serve", "--host", "127.0.0.1", "--port", str(port), "--tls", "on",
+             "--data-dir", str(data)],
+            env=clean_env(PATH=str(no_tools)), stdout=subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
+    url = f"https://127.0.0.1:{port}"
+    cert = data / "tls" / "self-signed-cert.pem"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"serve exited: {log.read_text()}")
+            try:
+                trust = ssl.create_default_context(cafile=str(cert))
+                if httpx.get(f"{url}/authgate/v1/health", verify=trust).status_code == 200:
+                    break
+            except (OSError, httpx.TransportError):
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"serve did not answer: {log.read_text()}")
+            time.sleep(0.1)
+        yield url, cert, env
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

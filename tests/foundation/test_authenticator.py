@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
+from authgate.credentials.tokens import generate_token
 from authgate.errors import InvalidCredentials, MissingCredentials, NotReady
-from authgate.keys import Actor
+from authgate.manage.keys import Actor
 from authgate.principal import Principal
 from authgate.runtime import Runtime
 from authgate.settings import load_settings
 from authgate.store import open_store
-from authgate.tokens import generate_token
 from tests.foundation.helpers import CallCounter, ManualClock, api_key, facts
 from tests.support import free_port, wait_until
 

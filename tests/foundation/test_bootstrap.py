@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import pathlib
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -15,12 +14,12 @@ import pytest
 from typer.testing import CliRunner
 
 from authgate.cli import app as cli_app
+from authgate.credentials.tokens import digest, generate_token, is_well_formed
 from authgate.errors import ConfigurationError, InvalidCredentials
 from authgate.principal import Principal
 from authgate.runtime import Runtime
 from authgate.server import create_app
 from authgate.settings import load_settings
-from authgate.tokens import digest, generate_token, is_well_formed
 from tests.foundation.helpers import api_key
 from tests.support import live_server
 
@@ -247,16 +246,16 @@ def test_unreadable_admin_key_is_reported_and_left_alone(
     key_file.write_text(generate_token().token + "\n")
     key_file.chmod(0o000)
     before = key_file.read_bytes(), mode(key_file)
-    # The suite may run as root, which reads any file; refuse the read the way the
+    # The suite may run as root, which reads any file; refuse the open the way the
     # kernel would for anybody else.
-    real_read_text = pathlib.Path.read_text
+    real_open = os.open
 
-    def read_text(self: Path, *args: Any, **kwargs: Any) -> str:
-        if self == key_file:
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
-        return real_read_text(self, *args, **kwargs)
+    def refusing_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if os.fspath(path) == str(key_file):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(pathlib.Path, "read_text", read_text)
+    monkeypatch.setattr(os, "open", refusing_open)
     runtime = Runtime(make_settings())
     try:
         with pytest.raises(ConfigurationError) as caught:

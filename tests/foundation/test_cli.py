@@ -14,10 +14,10 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from authgate.cli import app as cli_app
+from authgate.credentials.tokens import is_well_formed
 from authgate.principal import Principal
 from authgate.runtime import Runtime
-from authgate.store import SqlStore, open_store
-from authgate.tokens import is_well_formed
+from authgate.store import Store, open_store
 from tests.foundation.helpers import api_key, run_authgate
 
 TOKEN_RE = re.compile(r"ag_[0-9A-Za-z]{46}")
@@ -40,7 +40,7 @@ def cli(data_dir: Path, database_url: str) -> Invoke:
 
 
 @pytest.fixture
-def audit_store(database_url: str) -> Iterator[SqlStore]:
+def audit_store(database_url: str) -> Iterator[Store]:
     store = open_store(database_url)
     try:
         yield store
@@ -278,7 +278,7 @@ def test_unknown_id_exits_4(cli: Invoke, command: str) -> None:
     assert "Traceback" not in result.output
 
 
-def test_every_key_lifecycle_event_is_audited(cli: Invoke, audit_store: SqlStore) -> None:
+def test_every_key_lifecycle_event_is_audited(cli: Invoke, audit_store: Store) -> None:
     start = datetime.now(UTC)
     created = create_json(cli, "audited", "--scope", "read")
     rotated = json.loads(ok(cli("keys", "rotate", created["id"], "--grace", "1h", "--json")).stdout)

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from authgate.tokens import generate_token
+from authgate.credentials.tokens import generate_token
 from tests.foundation.helpers import clean_env, run_authgate, serve_process
 from tests.support import free_port
 
@@ -218,6 +218,7 @@ def test_short_static_tokens_stop_start_up(tmp_path: Path) -> None:
 
     token_file = tmp_path / "tokens"
     token_file.write_text(f"{generate_token().token}\nshort\n")
+    token_file.chmod(0o600)
     from_file = run_authgate(
         "serve",
         "--port",

@@ -13,11 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 import authgate
-from authgate.keys import Actor
+from authgate.credentials.tokens import generate_token
+from authgate.manage.keys import Actor
 from authgate.runtime import Runtime
 from authgate.server import create_app
 from authgate.settings import load_settings
-from authgate.tokens import generate_token
 from tests.foundation.helpers import get_request, raw_request
 from tests.support import POSTGRES_ADMIN_URL, free_port, live_server
 
@@ -216,11 +216,14 @@ def test_not_started_runtime_answers_503_never_401(data_dir: Path) -> None:
     )
     try:
         with live_server(create_app(runtime, manage_runtime=False)) as url:
-            health = httpx.get(f"{url}/authgate/v1/health")
-            assert health.status_code == 503
-            # The error contract holds for health too: a sentence and a machine code.
-            assert {"detail", "code"} <= set(health.json())
-            assert health.json()["code"] == "not_ready"
+            # Liveness: the process serves; readiness: it is not started.
+            assert httpx.get(f"{url}/authgate/v1/health").status_code == 200
+            ready = httpx.get(f"{url}/authgate/v1/ready")
+            assert ready.status_code == 503
+            # The error contract holds for readiness too: a sentence and a machine code.
+            assert {"detail", "code"} <= set(ready.json())
+            assert ready.json()["code"] == "not_ready"
+            assert "startup" in [f["dependency"] for f in ready.json()["failing"]]
             for headers in ({}, {"X-API-Key": "junk"}, {"X-API-Key": generate_token().token}):
                 response = httpx.get(f"{url}{WHOAMI}", headers=headers)
                 assert_error_shape(response, 503, "not_ready")
@@ -229,7 +232,7 @@ def test_not_started_runtime_answers_503_never_401(data_dir: Path) -> None:
         runtime.close()
 
 
-def test_health_503_when_the_database_is_dropped_under_a_running_server(
+def test_ready_503_when_the_database_is_dropped_under_a_running_server(
     postgres_url: str, data_dir: Path
 ) -> None:
     runtime = Runtime(
@@ -239,7 +242,7 @@ def test_health_503_when_the_database_is_dropped_under_a_running_server(
         with live_server(create_app(runtime)) as url:
             cached = runtime.keys.create(ACTOR, name="cached")
             uncached = runtime.keys.create(ACTOR, name="uncached")
-            assert httpx.get(f"{url}/authgate/v1/health").status_code == 200
+            assert httpx.get(f"{url}/authgate/v1/ready").status_code == 200
             ok = httpx.get(f"{url}{WHOAMI}", headers={"X-API-Key": cached.token})
             assert ok.status_code == 200
 
@@ -249,12 +252,14 @@ def test_health_503_when_the_database_is_dropped_under_a_running_server(
                 conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
             admin.dispose()
 
-            health = httpx.get(f"{url}/authgate/v1/health")
-            assert health.status_code == 503
-            body = health.json()
+            assert httpx.get(f"{url}/authgate/v1/health").status_code == 200
+            ready = httpx.get(f"{url}/authgate/v1/ready")
+            assert ready.status_code == 503
+            body = ready.json()
             assert {"detail", "code"} <= set(body)
             assert body["code"] == "not_ready"
             assert name in body["detail"]
+            assert [f["dependency"] for f in body["failing"]] == ["store"]
             # A key never seen needs the store: 503, never 401.
             response = httpx.get(f"{url}{WHOAMI}", headers={"X-API-Key": uncached.token})
             assert_error_shape(response, 503, "not_ready")

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from authgate.credentials.tokens import generate_token
 from authgate.errors import ConfigurationError, InvalidCredentials
 from authgate.principal import Principal
 from authgate.runtime import Runtime
 from authgate.settings import load_settings
-from authgate.tokens import generate_token
 from tests.foundation.helpers import api_key
 from tests.support import wait_until
 
@@ -49,6 +49,7 @@ def write_replacing(path: Path, text: str) -> None:
     """Replace the file the way deploy tools do: write aside, then rename over it."""
     aside = path.with_name(path.name + ".new")
     aside.write_text(text)
+    aside.chmod(0o600)  # a token file is a secret file: only its owner reads it
     os.replace(aside, path)
 
 
@@ -100,6 +101,7 @@ def test_short_token_in_the_file_stops_start_up_naming_file_and_line(
 ) -> None:
     token_file = tmp_path / "tokens.txt"
     token_file.write_text(f"# service tokens\n{LONG_A}\n\ntoo-short\n")
+    token_file.chmod(0o600)
     with pytest.raises(ConfigurationError) as caught:
         Runtime(make_settings(token_file=token_file))
     message = caught.value.detail
@@ -121,6 +123,7 @@ def test_token_file_is_reread_without_restart(
 ) -> None:
     token_file = tmp_path / "tokens.txt"
     token_file.write_text(f"# comment\n{LONG_A}\n")
+    token_file.chmod(0o600)
     runtime = start_runtime(token_file=token_file)
     assert is_static(runtime, LONG_A)
     assert is_refused(runtime, LONG_B)
@@ -135,6 +138,7 @@ def test_token_file_edited_in_place_is_reread(
 ) -> None:
     token_file = tmp_path / "tokens.txt"
     token_file.write_text(f"{LONG_A}\n")
+    token_file.chmod(0o600)
     runtime = start_runtime(token_file=token_file)
     assert is_static(runtime, LONG_A)
     with token_file.open("a") as handle:
@@ -148,6 +152,7 @@ def test_broken_new_token_file_keeps_the_old_tokens(
 ) -> None:
     token_file = tmp_path / "tokens.txt"
     token_file.write_text(f"{LONG_A}\n")
+    token_file.chmod(0o600)
     runtime = start_runtime(token_file=token_file)
     assert is_static(runtime, LONG_A)
 
@@ -168,6 +173,7 @@ def test_deleted_token_file_keeps_the_old_tokens(
 ) -> None:
     token_file = tmp_path / "tokens.txt"
     token_file.write_text(f"{LONG_A}\n")
+    token_file.chmod(0o600)
     runtime = start_runtime(token_file=token_file)
     token_file.unlink()
     assert runtime.static_tokens.reload_if_changed() is False
@@ -179,6 +185,7 @@ def test_token_file_from_the_environment(
 ) -> None:
     token_file = tmp_path / "tokens.txt"
     token_file.write_text(f"{LONG_B}\n")
+    token_file.chmod(0o600)
     monkeypatch.setenv("AUTHGATE_TOKEN_FILE", str(token_file))
     monkeypatch.setenv("AUTHGATE_TOKENS", LONG_A)
     runtime = Runtime(load_settings(data_dir=data_dir, database_url=database_url))

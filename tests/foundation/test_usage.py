@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from authgate.usage import UsageBuffer
+from authgate.manage.usage import UsageBuffer
 
 THREADS = 8
 PER_THREAD = 20_000

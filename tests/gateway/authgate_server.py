@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from authgate.gateway import Gateway
-from authgate.keys import Actor
+from authgate.manage.keys import Actor
+from authgate.proxy.gateway import Gateway
 from authgate.runtime import Runtime
 from authgate.server.compose import build_root_app
 from authgate.settings import load_settings

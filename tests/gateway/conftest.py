@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from authgate.gateway import Gateway
 from authgate.principal import Principal
+from authgate.proxy.gateway import Gateway
 from tests.gateway.upstream import make_upstream
 from tests.support import live_server
 

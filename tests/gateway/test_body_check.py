@@ -10,7 +10,7 @@ import httpx
 from starlette.types import Scope
 
 from authgate.errors import AuthgateError, Forbidden, InvalidCredentials
-from authgate.gateway import BodyCheck
+from authgate.proxy.gateway import BodyCheck
 from tests.gateway.conftest import TOKEN
 from tests.gateway.upstream import EVENTS
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from authgate.errors import ConfigurationError
-from authgate.gateway import Gateway
+from authgate.proxy.gateway import Gateway
 from tests.gateway.conftest import TOKEN
 
 AUTH = {"x-api-key": TOKEN}

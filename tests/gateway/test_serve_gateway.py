@@ -11,6 +11,7 @@ import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from tests.gateway.serve_cli import ServedGateway, served_gateway
 
@@ -81,7 +82,10 @@ def test_websocket_through_serve(gateway: ServedGateway) -> None:
         ws.send("through the whole stack")
         assert ws.recv() == "through the whole stack"
     # Browsers send the credential as a subprotocol; it never reaches the upstream.
-    with connect(ws_url, subprotocols=["authgate", f"authgate.bearer.{gateway.token}"]) as ws:
+    with connect(
+        ws_url,
+        subprotocols=[Subprotocol("authgate"), Subprotocol(f"authgate.bearer.{gateway.token}")],
+    ) as ws:
         ws.send("headers")
         seen = json.loads(ws.recv())
     assert not [p for p in seen["subprotocols"] if p.startswith("authgate.bearer.")]

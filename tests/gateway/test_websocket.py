@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from tests.gateway.conftest import TOKEN
 from tests.gateway.upstream import EVENTS
@@ -55,7 +56,9 @@ def test_upstream_sees_identity_not_credentials(gateway_url: str) -> None:
 
 def test_subprotocol_is_negotiated_with_the_upstream(gateway_url: str) -> None:
     with connect(
-        ws_url(gateway_url), additional_headers=AUTH, subprotocols=["other", "chat"]
+        ws_url(gateway_url),
+        additional_headers=AUTH,
+        subprotocols=[Subprotocol("other"), Subprotocol("chat")],
     ) as ws:
         assert ws.subprotocol == "chat"
         ws.send("ping")

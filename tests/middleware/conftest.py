@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from authgate.keys import Actor
+from authgate.manage.keys import Actor
 from authgate.runtime import Runtime
 from authgate.settings import Settings, load_settings
 

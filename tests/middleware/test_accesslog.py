@@ -10,6 +10,7 @@ import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from authgate.accesslog import ACCESS_LOGGER
 from authgate.adapters.asgi import AuthgateMiddleware
@@ -57,8 +58,9 @@ def test_json_lines_and_websockets(
     with live_server(app, proxy_headers=False) as url:
         ws_url = url.replace("http://", "ws://")
         with connect(
-            ws_url + "/ws/room", subprotocols=["authgate", f"authgate.bearer.{token}"]
-        ) as ws:  # type: ignore[list-item]
+            ws_url + "/ws/room",
+            subprotocols=[Subprotocol("authgate"), Subprotocol(f"authgate.bearer.{token}")],
+        ) as ws:
             ws.recv()
             ws.send("x")
             ws.recv()

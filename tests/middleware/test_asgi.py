@@ -13,7 +13,7 @@ import pytest
 
 from authgate.adapters.asgi import AuthgateMiddleware
 from authgate.errors import ConfigurationError
-from authgate.keys import Actor
+from authgate.manage.keys import Actor
 from authgate.runtime import Runtime
 from tests.middleware.apps import RULES, Echo
 from tests.middleware.conftest import admin_key, new_key

@@ -10,9 +10,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
+from starlette.types import Receive, Scope, Send
 
 from authgate.policy import Policy, Rule, canonical_path
 from authgate.runtime import Runtime
@@ -89,7 +89,7 @@ def test_without_downstream_the_rest_is_a_json_404(runtime_for: Callable[..., Ru
 def test_the_downstream_lifespan_runs(runtime_for: Callable[..., Runtime]) -> None:
     events: list[str] = []
 
-    async def downstream(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def downstream(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()

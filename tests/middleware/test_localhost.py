@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
 from authgate.errors import ConfigurationError
 from authgate.facts import RequestFacts
-from authgate.localhost import bypass_enabled, is_local_request, is_loopback
-from authgate.proxies import TrustedProxies
+from authgate.localhost import bypass_enabled, is_local_request, is_loopback, might_be_local
 from authgate.settings import load_settings
+from authgate.trusted_proxies import TrustedProxies
 
 
 @pytest.mark.parametrize(
@@ -53,8 +54,25 @@ def facts(peer: str | None, *headers: tuple[str, str]) -> RequestFacts:
     ],
 )
 def test_a_forwarded_request_is_never_local(header: tuple[str, str]) -> None:
-    assert is_local_request(facts("127.0.0.1"))
-    assert not is_local_request(facts("127.0.0.1", header))
+    # A real loopback connection of this process, so that only the header differs.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        with socket.create_connection(listener.getsockname(), timeout=5) as client:
+            peer, port = client.getsockname()
+            server = listener.getsockname()
+
+            def facts_of(*headers: tuple[str, str]) -> RequestFacts:
+                return RequestFacts(
+                    method="GET",
+                    path="/",
+                    headers=headers,
+                    peer=peer,
+                    peer_port=port,
+                    server=server,
+                )
+
+            assert is_local_request(facts_of())
+            assert not might_be_local(facts_of(header))
+            assert not is_local_request(facts_of(header))
 
 
 def test_host_header_and_spoofed_forwarding_do_not_make_a_remote_peer_local() -> None:

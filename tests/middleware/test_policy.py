@@ -286,30 +286,3 @@ def test_rules_from_the_environment(monkeypatch: pytest.MonkeyPatch, data_dir: P
 
 
 _SCOPE_SETS = st.frozensets(st.sampled_from(["read", "write", "admin:x", "*"]), max_size=3)
-
-
-@given(
-    role=st.sampled_from([None, "admin", "member", "auditor"]),
-    scopes=_SCOPE_SETS,
-    rule_role=st.sampled_from([None, "admin", "member"]),
-    rule_scopes=_SCOPE_SETS.filter(lambda s: "*" not in s),
-    public=st.booleans(),
-    default=st.booleans(),
-)
-def test_permits_is_the_short_form_of_authorize(
-    role: str | None,
-    scopes: frozenset[str],
-    rule_role: str | None,
-    rule_scopes: frozenset[str],
-    public: bool,
-    default: bool,
-) -> None:
-    """The hot path's ``permits`` answers exactly as ``public or authorize() is None``."""
-    principal = Principal(id="k", name="k", kind="api_key", scopes=scopes, role=role)
-    if default:
-        rule = DEFAULT_RULE
-    elif public:
-        rule = Rule("GET", "/x", public=True)
-    else:
-        rule = Rule("GET", "/x", scopes=rule_scopes, role=rule_role)
-    assert rule.permits(principal) == (rule.public or rule.authorize(principal) is None)

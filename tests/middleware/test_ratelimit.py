@@ -116,3 +116,18 @@ def test_untrusted_forwarding_headers_do_not_dodge_the_limit(
         for index, status in enumerate([401, 429, 429]):
             headers = {"X-API-Key": "ag_" + "w" * 46, "X-Forwarded-For": f"198.51.100.{index}"}
             assert httpx.get(url + "/private/x", headers=headers).status_code == status
+
+
+def test_an_ipv6_64_is_one_address_for_failures(limited: Callable[..., Runtime]) -> None:
+    rt = limited(failure_rate_limit="2/day", trusted_proxies="127.0.0.1")
+    with live_server(
+        AuthgateMiddleware(Echo().app, rules=RULES, runtime=rt), proxy_headers=False
+    ) as url:
+
+        def guess(client: str) -> int:
+            headers = {"X-API-Key": "ag_" + "v" * 46, "X-Forwarded-For": client}
+            return httpx.get(url + "/private/x", headers=headers).status_code
+
+        assert [guess(f"2001:db8:5:6::{index}") for index in (1, 2, 3)] == [401, 401, 429]
+        assert guess("2001:db8:5:6:ffff:ffff:ffff:ffff") == 429
+        assert guess("2001:db8:5:7::1") == 401

@@ -181,7 +181,14 @@ def test_an_encoded_slash_is_refused_when_the_server_passes_the_raw_target(
         "RAW_URI": "/public/a%2F..%2F..%2Fadmin?x=1",
         "REMOTE_ADDR": "198.51.100.9",
     }
-    body = middleware(environ, lambda status, headers, exc_info=None: statuses.append(status))
+
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: object = None
+    ) -> Callable[[bytes], object]:
+        statuses.append(status)
+        return lambda _data: None
+
+    body = middleware(environ, start_response)
     assert statuses == ["400 Bad Request"]
     assert json.loads(b"".join(body))["code"] == "invalid_path"
     assert reached == []

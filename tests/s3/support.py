@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from authgate.adapters.scope import facts_from_scope
-from authgate.gateway import Gateway
+from authgate.proxy.gateway import Gateway
 from authgate.sigv4 import AccessKeySecret, S3Error, SigV4Verifier, body_checker, is_sigv4
 from tests.foundation.helpers import run_authgate
 

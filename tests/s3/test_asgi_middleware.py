@@ -21,11 +21,11 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from authgate.access_keys import access_key_dict
 from authgate.adapters.asgi import AuthgateMiddleware
-from authgate.gateway import Gateway
-from authgate.keys import Actor
+from authgate.manage.access_keys import access_key_dict
+from authgate.manage.keys import Actor
 from authgate.policy import Rule
+from authgate.proxy.gateway import Gateway
 from authgate.runtime import Runtime
 from authgate.server.compose import build_root_app
 from authgate.settings import load_settings
@@ -248,7 +248,7 @@ def test_list_buckets_is_filtered(plain: Served) -> None:
     assert b"<Name>gamma</Name>" in listed.content
     assert b"beta" not in listed.content
     assert listed.headers["content-length"] == str(len(listed.content))
-    zipped = signed(plain, "GET", "s3.test", "/", **{"x-test-gzip": "1"})
+    zipped = signed(plain, "GET", "s3.test", "/", b"", **{"x-test-gzip": "1"})
     assert b"beta" not in zipped.content and b"<Name>alpha</Name>" in zipped.content
     assert "content-encoding" not in zipped.headers
 
@@ -261,13 +261,24 @@ def test_list_buckets_can_be_refused(proxied: Served) -> None:
 
 def test_a_trusted_proxys_host_stands_in(plain: Served, proxied: Served) -> None:
     for served, expected in ((proxied, 200), (plain, 403)):
-        headers = signed_headers("http://alpha.s3.test/via-proxy", "GET", served.key, EMPTY)
-        headers["Host"] = "authgate.internal:8080"
-        headers["X-Forwarded-Host"] = "alpha.s3.test"
-        response = httpx.get(f"{served.url}/via-proxy", headers=headers)
+        headers = signed_headers("http://s3.test/alpha/via-proxy", "GET", served.key, EMPTY)
+        headers["Host"] = "authgate:8080"
+        headers["X-Forwarded-Host"] = "s3.test"
+        response = httpx.get(f"{served.url}/alpha/via-proxy", headers=headers)
         assert response.status_code == expected
         if expected == 403:
             assert xml_code(response) == "SignatureDoesNotMatch"
+
+
+def test_a_proxys_host_that_names_another_bucket_is_refused(proxied: Served) -> None:
+    # Signed for bucket alpha (virtual host); the app behind reads the Host it gets,
+    # where alpha is not named: the grant would be checked on the wrong bucket.
+    headers = signed_headers("http://alpha.s3.test/via-proxy", "GET", proxied.key, EMPTY)
+    headers["Host"] = "authgate:8080"
+    headers["X-Forwarded-Host"] = "alpha.s3.test"
+    response = httpx.get(f"{proxied.url}/via-proxy", headers=headers)
+    assert response.status_code == 403
+    assert xml_code(response) == "AccessDenied"
 
 
 def test_failed_signatures_are_rate_limited_and_logged(
@@ -293,7 +304,9 @@ def test_failed_signatures_are_rate_limited_and_logged(
 
 
 def test_the_gateways_own_failures_reach_s3_clients_as_xml(tmp_path: Path) -> None:
-    runtime = Runtime(load_settings(data_dir=tmp_path, localhost_bypass="off"))
+    runtime = Runtime(
+        load_settings(data_dir=tmp_path, localhost_bypass="off", s3_base_domains="s3.test")
+    )
     runtime.start()
     try:
         created = runtime.access_keys.create(ACTOR, name="gw", grants={"alpha": "read"})
@@ -311,7 +324,9 @@ def test_the_gateways_own_failures_reach_s3_clients_as_xml(tmp_path: Path) -> No
 
 
 def test_forward_auth_passes_reads_and_refuses_what_it_cannot_check(tmp_path: Path) -> None:
-    runtime = Runtime(load_settings(data_dir=tmp_path, localhost_bypass="off"))
+    runtime = Runtime(
+        load_settings(data_dir=tmp_path, localhost_bypass="off", s3_base_domains="s3.test")
+    )
     runtime.start()
     try:
         created = runtime.access_keys.create(ACTOR, name="fa", grants={"alpha": "write"})

@@ -93,7 +93,7 @@ def test_unsigned_payload_and_signed_body_over_https(stack: Stack) -> None:
 def test_presigned_urls_work_with_plain_http_clients(stack: Stack, scheme: str) -> None:
     bucket = f"boto-{scheme}"
     verify = stack.tls(scheme)
-    # boto3 still presigns with SigV2 unless told otherwise; authgate speaks SigV4 only.
+    # boto3 presigns with SigV2 unless told otherwise (tests/s3/test_sigv2.py); SigV4 here.
     s3 = s3_client(
         stack.endpoint(scheme), stack.admin, verify=stack.verify(scheme), signature_version="s3v4"
     )
@@ -128,17 +128,6 @@ def test_copy_needs_read_on_the_source(stack: Stack) -> None:
     )
     reader = s3_client(stack.http, stack.reader)
     assert reader.get_object(Bucket="shared", Key="copied")["Body"].read() == b"copy me"
-
-
-def test_a_sigv2_presigned_url_gets_s3s_answer(stack: Stack) -> None:
-    s3 = s3_client(stack.http, stack.admin)
-    url = s3.generate_presigned_url("get_object", Params={"Bucket": "shared", "Key": "x"})
-    assert "AWSAccessKeyId=" in url
-    response = httpx.get(url)
-    assert response.status_code == 400
-    assert response.headers["content-type"] == "application/xml"
-    assert b"<Code>InvalidRequest</Code>" in response.content
-    assert b"AWS4-HMAC-SHA256" in response.content
 
 
 def test_api_keys_and_access_keys_on_one_gateway(stack: Stack) -> None:

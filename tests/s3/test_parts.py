@@ -13,15 +13,9 @@ import pytest
 
 from authgate.adapters.s3 import AsgiS3, GuardedInput
 from authgate.errors import Forbidden, NotReady, RateLimited
-from authgate.s3access import (
-    BodyGuard,
-    ListBucketsFilterError,
-    S3Pass,
-    as_s3_error,
-    decode_body,
-    filter_list_buckets,
-    has_body,
-)
+from authgate.s3.access import S3Pass, as_s3_error
+from authgate.s3.body import BodyGuard, has_body
+from authgate.s3.listbuckets import ListBucketsFilterError, decode_body, filter_list_buckets
 from authgate.sigv4 import (
     AccessKeySecret,
     Credential,
@@ -137,5 +131,8 @@ def test_an_unannounced_asgi_body_is_refused() -> None:
     async def receive() -> dict[str, object]:
         return {"type": "http.request", "body": b"smuggled", "more_body": False}
 
+    async def read_body() -> None:
+        await exchange.receive(receive)()
+
     with pytest.raises(S3Error):
-        asyncio.run(exchange.receive(receive)())
+        asyncio.run(read_body())

@@ -62,7 +62,7 @@ def missing(stack: Stack, bucket: str, key: str) -> bool:
     try:
         admin.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        return exc.response["Error"]["Code"] == "404"
+        return bool(exc.response["Error"]["Code"] == "404")
     return False
 
 

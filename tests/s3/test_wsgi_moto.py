@@ -18,11 +18,11 @@ import httpx
 import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
-from moto.server import DomainDispatcherApplication, create_backend_app
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
 from authgate.adapters.wsgi import AuthgateWSGIMiddleware
-from authgate.keys import Actor
+from authgate.manage.keys import Actor
 from authgate.runtime import Runtime
 from authgate.settings import load_settings
 from tests.s3.support import AccessKey, make_certificate, pattern, s3_client, sha256

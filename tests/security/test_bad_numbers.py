@@ -1,0 +1,133 @@
+"""Every number the API takes is bounded: huge, negative and non-numeric values get the
+422 ``{"detail", "code"}`` answer, never a 500 (a 64-bit overflow in the store), on
+SQLite and PostgreSQL.
+
+The numeric parameters are read from the OpenAPI document, so one added later is
+attacked too, and must declare both bounds to pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from authgate.runtime import Runtime
+from tests.api.service import Service, serve
+
+REFUSED = [
+    "34859866355752599552",  # the value that overflowed SQLite's integer binding
+    "-34859866355752599552",
+    str(2**63),  # one past PostgreSQL's bigint and SQLite's integer
+    str(2**64 + 1),
+    "9" * 5000,  # more digits than Python converts by default
+    "-1000000000000",
+    "1e400",
+    "1.5",
+    "NaN",
+    "Infinity",
+    "0x10",
+    "abc",
+    "",
+    "１２",  # full-width digits: a number to some readers, not to others
+]
+
+
+@pytest.fixture
+def api(make_settings: Any) -> Iterator[Service]:
+    """A started runtime on each back end behind a live server."""
+    runtime = Runtime(make_settings())
+    runtime.start()
+    try:
+        with serve(runtime) as service:
+            yield service
+    finally:
+        runtime.close()
+
+
+def numeric_parameters(openapi: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(method, path, parameter) for every integer or number query/path parameter."""
+    found = []
+    for path, operations in openapi["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                kinds = {schema.get("type")} | {
+                    option.get("type") for option in schema.get("anyOf", [])
+                }
+                if kinds & {"integer", "number"} and parameter["in"] in ("query", "path"):
+                    found.append((method, path, parameter))
+    return found
+
+
+def openapi_of(api: Service) -> dict[str, Any]:
+    response = httpx.get(f"{api.base_url}/authgate/openapi.json", timeout=30)
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def test_every_numeric_parameter_declares_both_bounds(api: Service) -> None:
+    found = numeric_parameters(openapi_of(api))
+    names = {(path, parameter["name"]) for _, path, parameter in found}
+    assert {("/authgate/v1/audit", "limit"), ("/authgate/v1/audit", "offset")} <= names
+    for method, path, parameter in found:
+        schema = parameter["schema"]
+        assert "minimum" in schema, f"{method} {path} {parameter['name']}: no minimum"
+        assert "maximum" in schema, f"{method} {path} {parameter['name']}: no maximum"
+        # Within what a 64-bit column or OFFSET can take, with room for a page beyond.
+        assert schema["maximum"] < 2**62
+
+
+def assert_refused(response: httpx.Response, name: str) -> None:
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["code"] == "invalid_request"
+    assert any(problem["loc"][-1] == name for problem in body["errors"]), body
+    assert f"parameter {name}: " in body["detail"], body
+    assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize("value", REFUSED)
+def test_a_bad_number_in_any_parameter_is_a_422(api: Service, value: str) -> None:
+    found = numeric_parameters(openapi_of(api))
+    assert found
+    for method, path, parameter in found:
+        name = parameter["name"]
+        if parameter["in"] == "query":
+            url, params = path.removeprefix("/authgate/v1"), {name: value}
+        else:
+            url, params = path.replace("{" + name + "}", value), {}
+        response = api.client.request(method.upper(), url, params=params, headers=api.admin)
+        assert_refused(response, name)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("offset", 2**53 + 1), ("offset", -1), ("limit", 0), ("limit", 1001)]
+)
+def test_just_past_each_audit_bound_is_a_422(api: Service, name: str, value: int) -> None:
+    response = api.client.get("/audit", params={name: value}, headers=api.admin)
+    assert_refused(response, name)
+
+
+def test_the_largest_offset_allowed_is_answered_with_an_empty_page(api: Service) -> None:
+    response = api.client.get("/audit", params={"offset": 2**53}, headers=api.admin)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"events": [], "next_offset": None}
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 10**40])
+def test_a_huge_number_in_a_json_body_is_a_422(api: Service, value: int) -> None:
+    created = api.client.post("/tokens", json={"name": "svc"}, headers=api.admin)
+    assert created.status_code == 201, created.text
+    attempts = [
+        ("/tokens", {"name": "other", "expires_in_days": value}),
+        (f"/tokens/{created.json()['id']}/rotate", {"grace_seconds": value}),
+    ]
+    for url, body in attempts:
+        response = api.client.post(url, json=body, headers=api.admin)
+        assert response.status_code == 422, response.text
+        assert response.json()["code"] == "invalid_request"
