@@ -21,12 +21,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from authgate.credentials.tokens import generate_token
 from authgate.facts import RequestFacts
-from authgate.keys import Actor
+from authgate.manage.keys import Actor
 from authgate.runtime import Runtime
 from authgate.settings import load_settings
 from authgate.store.schema import api_keys
-from authgate.tokens import generate_token
 
 BATCH = 20_000
 FRESH_TOKENS = 20_000

@@ -254,7 +254,7 @@ def serve(case: str, port: int, upstream: str, data_dir: str, token: str) -> Non
             hello_app(), runtime=authgate_runtime(data_dir), rules=bench_rules()
         )
     elif case == "gateway-noauth":
-        from authgate.gateway import Gateway
+        from authgate.proxy.gateway import Gateway
 
         app = Gateway(upstream)
     else:
@@ -351,10 +351,19 @@ def _pin_server() -> None:
 
 @contextmanager
 def server(
-    case: str, *, upstream: str = "", data_dir: str = "", token: str = ""
+    case: str,
+    *,
+    upstream: str = "",
+    data_dir: str = "",
+    token: str = "",
+    command: list[str] | None = None,
+    port: int | None = None,
 ) -> Iterator[Server]:
-    port = free_port()
-    command = serve_command(case, port, upstream, data_dir, token)
+    """One server process on the server CPUs: ``case`` of this file, or ``command``
+    listening on ``port``."""
+    port = port or free_port()
+    if command is None:
+        command = serve_command(case, port, upstream, data_dir, token)
     log = tempfile.NamedTemporaryFile(prefix=f"bench-{case}-", suffix=".log", delete=False)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
@@ -434,7 +443,7 @@ def run_python_load(
 
 
 def make_key(data_dir: str) -> str:
-    from authgate.keys import Actor
+    from authgate.manage.keys import Actor
     from authgate.runtime import Runtime
     from authgate.settings import load_settings
 

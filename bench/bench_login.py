@@ -32,7 +32,7 @@ import httpx
 import uvicorn
 
 from authgate.errors import InvalidCredentials
-from authgate.keys import Actor
+from authgate.manage.keys import Actor
 from authgate.runtime import Runtime
 from authgate.server import create_app
 from authgate.settings import load_settings
