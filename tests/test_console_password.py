@@ -1,8 +1,9 @@
 """The console password cascade: PAM > AUTHGATE_PASSWORD > password file > generated file.
 
-PAM is exercised through a stand-in ``pam`` module put into ``sys.modules``: it has
-python-pam's interface, but checking real system passwords would need accounts created by
-root on the test machine.
+The real PAM stack is checked in tests/console/test_pam.py. Here a stand-in ``pam``
+module with python-pam's interface, put into ``sys.modules``, reaches what a real stack
+cannot be made to do on demand: a PAM library that fails to run, python-pam missing, and
+the service name handed through.
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@
 
 The rungs below PAM have one operator account, ``console_user`` (``admin`` by default).
 
-PAM is tested against a stand-in module with python-pam's interface (``pam.pam()`` and
-``authenticate(user, password, service=...)``): checking real system passwords needs
-accounts made by root on the test machine, which a test suite cannot honestly do.
+PAM is tested against the machine's real PAM stack (on Debian, pam_unix through the
+default ``login`` service), with throwaway system accounts the suite makes and removes as
+root. Outside root, pam_unix checks only the password of the account the process runs as,
+so ``console_user`` should be authgate's own account unless authgate runs as root.
 """
 
 from __future__ import annotations
