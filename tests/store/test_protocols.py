@@ -12,12 +12,23 @@ from authgate.store import (
     AuditStore,
     ChangeFeed,
     KeyStore,
+    SessionStore,
+    SettingsStore,
     SqlStore,
     StoreHealth,
     UserStore,
 )
 
-PROTOCOLS = [KeyStore, UserStore, AccessKeyStore, AuditStore, ChangeFeed, StoreHealth]
+PROTOCOLS = [
+    KeyStore,
+    UserStore,
+    AccessKeyStore,
+    SessionStore,
+    SettingsStore,
+    AuditStore,
+    ChangeFeed,
+    StoreHealth,
+]
 
 
 def members(protocol: type) -> list[str]:

@@ -12,11 +12,19 @@ from authgate.store.protocols import (
     AuditStore,
     ChangeFeed,
     KeyStore,
+    SessionStore,
+    SettingsStore,
     Store,
     StoreHealth,
     UserStore,
 )
-from authgate.store.records import AccessKeyRecord, ApiKeyRecord, AuditEvent, UserRecord
+from authgate.store.records import (
+    AccessKeyRecord,
+    ApiKeyRecord,
+    AuditEvent,
+    SessionRecord,
+    UserRecord,
+)
 from authgate.store.sql import SqlStore
 
 __all__ = [
@@ -28,6 +36,9 @@ __all__ = [
     "AuditStore",
     "ChangeFeed",
     "KeyStore",
+    "SessionRecord",
+    "SessionStore",
+    "SettingsStore",
     "SqlStore",
     "Store",
     "StoreHealth",

@@ -14,13 +14,21 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from authgate.breaker import CircuitBreaker
-from authgate.store.records import AccessKeyRecord, ApiKeyRecord, AuditEvent, UserRecord
+from authgate.store.records import (
+    AccessKeyRecord,
+    ApiKeyRecord,
+    AuditEvent,
+    SessionRecord,
+    UserRecord,
+)
 
 __all__ = [
     "AccessKeyStore",
     "AuditStore",
     "ChangeFeed",
     "KeyStore",
+    "SessionStore",
+    "SettingsStore",
     "Store",
     "StoreHealth",
     "UserStore",
@@ -66,7 +74,27 @@ class KeyStore(Protocol):
         """Insert the successor and shorten the old key's life together; False (nothing
         written) when the old key was revoked or rotated meanwhile."""
 
-    def add_usage(self, usage: Mapping[str, tuple[int, datetime]]) -> None: ...
+    def page_keys(
+        self,
+        *,
+        owner_id: str | None = None,
+        everyone: bool = False,
+        search: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[ApiKeyRecord], int]:
+        """One page of keys, newest first, and how many match in all. The owner is chosen
+        as ``list_keys`` chooses; ``search`` matches part of the name, id or hint, any
+        case, with ``%`` and ``_`` taken literally."""
+
+    def add_usage(self, usage: Mapping[str, tuple[int, datetime]]) -> None:
+        """Add each key's count to its total and to the hour of its last use."""
+
+    def usage_by_hour(self, key_id: str, since: datetime) -> list[tuple[datetime, int]]:
+        """The key's hours with uses, oldest first, from the hour holding ``since``."""
+
+    def prune_usage_hours(self, before: datetime) -> int:
+        """Forget the hours that began before ``before``; how many were forgotten."""
 
 
 class UserStore(Protocol):
@@ -116,6 +144,49 @@ class AccessKeyStore(Protocol):
     def add_access_key_usage(self, usage: Mapping[str, tuple[int, datetime]]) -> None: ...
 
 
+class SessionStore(Protocol):
+    def insert_session(self, record: SessionRecord, *, audit: AuditEvent | None = None) -> None:
+        """Else ``Conflict`` when the id or digest is taken, or the user unknown."""
+
+    def find_session_by_digest(self, digest: str) -> SessionRecord | None:
+        """The session of a cookie's token digest, with its user joined."""
+
+    def get_session(self, session_id: str) -> SessionRecord | None: ...
+
+    def touch_session(self, session_id: str, at: datetime) -> None:
+        """Move ``last_seen_at`` to ``at`` (never backwards)."""
+
+    def revoke_session(
+        self, session_id: str, at: datetime, *, audit: AuditEvent | None = None
+    ) -> bool:
+        """False, with nothing written, if unknown or already revoked."""
+
+    def revoke_sessions_of(self, user_id: str, at: datetime) -> int:
+        """Revoke every unrevoked session of the user; how many."""
+
+    def list_sessions(
+        self, *, user_id: str | None = None, live_at: datetime | None = None
+    ) -> list[SessionRecord]:
+        """Newest first; everyone's unless ``user_id``; with ``live_at``, only those
+        unrevoked and unexpired then."""
+
+
+class SettingsStore(Protocol):
+    def get_settings(self) -> dict[str, Any]:
+        """Every stored setting by name; empty on a database not migrated yet."""
+
+    def update_settings(
+        self,
+        values: Mapping[str, Any],
+        removed: Collection[str],
+        at: datetime,
+        actor: str,
+        *,
+        audit: AuditEvent | None = None,
+    ) -> None:
+        """Write ``values`` and delete ``removed``, together."""
+
+
 class AuditStore(Protocol):
     def append_audit(self, event: AuditEvent) -> None: ...
 
@@ -160,5 +231,15 @@ class StoreHealth(Protocol):
     def close(self) -> None: ...
 
 
-class Store(KeyStore, UserStore, AccessKeyStore, AuditStore, ChangeFeed, StoreHealth, Protocol):
+class Store(
+    KeyStore,
+    UserStore,
+    AccessKeyStore,
+    SessionStore,
+    SettingsStore,
+    AuditStore,
+    ChangeFeed,
+    StoreHealth,
+    Protocol,
+):
     """Every record kind behind one object: what ``open_store`` builds from a URL."""

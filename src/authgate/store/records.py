@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["AccessKeyRecord", "ApiKeyRecord", "AuditEvent", "UserRecord"]
+__all__ = ["AccessKeyRecord", "ApiKeyRecord", "AuditEvent", "SessionRecord", "UserRecord"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +105,24 @@ class AuditEvent:
             "outcome": self.outcome,
             "detail": self.detail,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A console login. Only the digest of the cookie's token is kept, so a copy of the
+    database cannot be replayed as a session; ``id`` is the public handle."""
+
+    id: str
+    digest: str = field(repr=False)
+    user_id: str | None  # None: the operator account of the password cascade
+    operator: str | None  # that account's name when ``user_id`` is None
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime  # the absolute timeout
+    revoked_at: datetime | None = None
+    source: str | None = None  # client address at login
+    user_agent: str | None = None  # cut by the store to its column's length
+    # Filled on every read from the user (None for the operator).
+    user_email: str | None = None
+    user_role: str | None = None
+    user_active: bool | None = None

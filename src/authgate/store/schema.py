@@ -22,7 +22,12 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
-__all__ = ["metadata"]
+__all__ = ["SETTING_NAME_LENGTH", "USER_AGENT_LENGTH", "metadata"]
+
+# A client may send any length; what is kept is for people to recognise a session by.
+USER_AGENT_LENGTH = 200
+# Longer names are refused before they reach the database, which would fail the call.
+SETTING_NAME_LENGTH = 64
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -124,6 +129,43 @@ key_changes = Table(
     Column("seq", Integer, primary_key=True, autoincrement=True),
     Column("key_id", String(32), nullable=False),
     Column("at", UTCDateTime, nullable=False),
+)
+
+# Console sessions: only the digest of the cookie's token, like an API key's.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    # NULL for the operator account of the password cascade, which is no user.
+    Column("user_id", String(32), ForeignKey("users.id"), nullable=True, index=True),
+    Column("operator", String(64), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("source", String(64), nullable=True),
+    Column("user_agent", String(USER_AGENT_LENGTH), nullable=True),
+)
+
+# Settings changed at run time (from the console), one JSON value per name.
+settings = Table(
+    "settings",
+    metadata,
+    Column("name", String(SETTING_NAME_LENGTH), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(64), nullable=False),
+)
+
+# Uses of each API key per hour, for the console's usage charts; added to at each flush
+# of the usage counters, pruned by age.
+key_usage_hourly = Table(
+    "key_usage_hourly",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("hour", UTCDateTime, primary_key=True),
+    Column("count", BigInteger, nullable=False),
 )
 
 Index("ix_api_keys_owner_name", api_keys.c.owner_id, api_keys.c.name)

@@ -15,10 +15,12 @@ from authgate.store.sql.access_keys import SqlAccessKeys
 from authgate.store.sql.audit import SqlAudit, SqlChangeFeed
 from authgate.store.sql.base import engine_url, safe_url
 from authgate.store.sql.keys import SqlKeys
+from authgate.store.sql.sessions import SqlSessions
+from authgate.store.sql.settings import SqlSettings
 from authgate.store.sql.users import SqlUsers
 
 __all__ = ["SqlStore", "engine_url", "safe_url"]
 
 
-class SqlStore(SqlKeys, SqlUsers, SqlAccessKeys, SqlAudit, SqlChangeFeed):
+class SqlStore(SqlKeys, SqlUsers, SqlAccessKeys, SqlSessions, SqlSettings, SqlAudit, SqlChangeFeed):
     """Every record kind in one SQL database, SQLite or PostgreSQL."""

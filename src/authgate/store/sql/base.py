@@ -26,8 +26,11 @@ from typing import Any, ParamSpec, TypeVar
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError, StatementError
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from authgate.breaker import CircuitBreaker
 from authgate.errors import ConfigurationError, NotReady
@@ -46,6 +49,7 @@ __all__ = [
     "later",
     "revoke",
     "safe_url",
+    "upsert",
     "write_audit",
 ]
 
@@ -244,6 +248,25 @@ def revoke(
     announce(conn, [key_id], at)
     write_audit(conn, audit)
     return True
+
+
+def upsert(
+    conn: Connection,
+    table: sa.Table,
+    values: dict[str, Any],
+    update: Callable[[ReadOnlyColumnCollection[str, KeyedColumnElement[Any]]], dict[str, Any]],
+) -> None:
+    """Insert a row, or when its primary key is taken change that row by ``update``, which
+    is given the refused row's columns (``excluded``): one statement, so two writers of
+    the same key cannot both insert."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table).values(**values)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=list(table.primary_key.columns),
+            set_=update(statement.excluded),
+        )
+    )
 
 
 def later(column: sa.Column[Any], when: datetime) -> sa.ColumnElement[Any]:

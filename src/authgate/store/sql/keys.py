@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,8 +12,16 @@ from sqlalchemy.exc import IntegrityError
 
 from authgate.errors import Conflict
 from authgate.store.records import ApiKeyRecord, AuditEvent
-from authgate.store.schema import api_keys, users
-from authgate.store.sql.base import SqlBase, announce, guarded, later, revoke, write_audit
+from authgate.store.schema import api_keys, key_usage_hourly, users
+from authgate.store.sql.base import (
+    SqlBase,
+    announce,
+    guarded,
+    later,
+    revoke,
+    upsert,
+    write_audit,
+)
 
 __all__ = ["SqlKeys"]
 
@@ -73,13 +81,48 @@ class SqlKeys(SqlBase):
     ) -> list[ApiKeyRecord]:
         query = _key_select().order_by(api_keys.c.created_at, api_keys.c.id)
         if not everyone:
-            query = query.where(
-                api_keys.c.owner_id.is_(None)
-                if owner_id is None
-                else api_keys.c.owner_id == owner_id
-            )
+            query = query.where(_owned_by(owner_id))
         with self._connect() as conn:
             return [_key_from_row(row._mapping) for row in conn.execute(query)]
+
+    @guarded
+    def page_keys(
+        self,
+        *,
+        owner_id: str | None = None,
+        everyone: bool = False,
+        search: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[ApiKeyRecord], int]:
+        """One page, newest first, and the number of keys matching in all. ``search`` is
+        part of a name, id or hint, in any case; its ``%`` and ``_`` are plain characters."""
+        if limit < 0 or offset < 0:
+            # PostgreSQL refuses them too, but as a database error: a 503, not a bug.
+            raise ValueError(f"a page needs limit and offset of 0 or more, not {limit}, {offset}")
+        conditions: list[sa.ColumnElement[bool]] = []
+        if not everyone:
+            conditions.append(_owned_by(owner_id))
+        if search:
+            conditions.append(
+                sa.or_(
+                    *(
+                        column.icontains(search, autoescape=True)
+                        for column in (api_keys.c.name, api_keys.c.id, api_keys.c.hint)
+                    )
+                )
+            )
+        page = (
+            _key_select()
+            .where(*conditions)
+            .order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        total = sa.select(sa.func.count()).select_from(api_keys).where(*conditions)
+        with self._connect() as conn:
+            records = [_key_from_row(row._mapping) for row in conn.execute(page)]
+            return records, int(conn.execute(total).scalar_one())
 
     @guarded
     def live_key_named(self, owner_id: str | None, name: str, now: datetime) -> ApiKeyRecord | None:
@@ -148,7 +191,7 @@ class SqlKeys(SqlBase):
             return
         with self._transaction() as conn:
             for key_id, (count, last_used) in usage.items():
-                conn.execute(
+                counted = conn.execute(
                     api_keys.update()
                     .where(api_keys.c.id == key_id)
                     .values(
@@ -156,6 +199,33 @@ class SqlKeys(SqlBase):
                         last_used_at=later(api_keys.c.last_used_at, last_used),
                     )
                 )
+                if counted.rowcount == 0:
+                    continue  # no such key: no hours for it either
+                # Upserted, since another instance may flush the same key and hour.
+                upsert(
+                    conn,
+                    key_usage_hourly,
+                    {"key_id": key_id, "hour": _hour_of(last_used), "count": count},
+                    lambda refused: {"count": key_usage_hourly.c["count"] + refused["count"]},
+                )
+
+    @guarded
+    def usage_by_hour(self, key_id: str, since: datetime) -> list[tuple[datetime, int]]:
+        """The key's hours with uses, oldest first, from the hour holding ``since`` on."""
+        query = (
+            sa.select(key_usage_hourly.c.hour, key_usage_hourly.c["count"])
+            .where(key_usage_hourly.c.key_id == key_id, key_usage_hourly.c.hour >= _hour_of(since))
+            .order_by(key_usage_hourly.c.hour)
+        )
+        with self._connect() as conn:
+            return [(row[0], int(row[1])) for row in conn.execute(query)]
+
+    @guarded
+    def prune_usage_hours(self, before: datetime) -> int:
+        """Delete the hours that began before ``before``; how many rows went."""
+        with self._transaction() as conn:
+            result = conn.execute(key_usage_hourly.delete().where(key_usage_hourly.c.hour < before))
+        return int(result.rowcount)
 
 
 class _RolledBack(Exception):
@@ -167,10 +237,21 @@ class _NameTaken(_RolledBack):
         self.name = name
 
 
+def _hour_of(when: datetime) -> datetime:
+    """The start of the UTC hour holding ``when``: the key of ``key_usage_hourly``."""
+    if when.tzinfo is None:
+        raise ValueError("naive datetime given to the store")
+    return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _owned_by(owner_id: str | None) -> sa.ColumnElement[bool]:
+    """The keys of ``owner_id``, or with None the service keys, which have no owner."""
+    return api_keys.c.owner_id.is_(None) if owner_id is None else api_keys.c.owner_id == owner_id
+
+
 def _live_named(owner_id: str | None, name: str, now: datetime) -> sa.ColumnElement[bool]:
-    owner = api_keys.c.owner_id.is_(None) if owner_id is None else api_keys.c.owner_id == owner_id
     return sa.and_(
-        owner,
+        _owned_by(owner_id),
         api_keys.c.name == name,
         api_keys.c.revoked_at.is_(None),
         api_keys.c.rotated_to.is_(None),
