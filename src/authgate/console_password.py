@@ -66,6 +66,16 @@ class ConsolePassword:
     def check(self, user: str, password: str) -> bool:
         return self._verify(user, password)
 
+    @property
+    def where(self) -> str:
+        """Where the password is, for the start-up log (never the password)."""
+        if self.source == "pam":
+            return "the system account's, checked by PAM"
+        if self.source == "environment":
+            return "AUTHGATE_PASSWORD"
+        verb = "generated in" if self.source == "generated" else "in"
+        return f"{verb} {self.path}"
+
 
 def console_password(
     settings: Settings, *, announce: Callable[[str], None] = _stderr

@@ -9,7 +9,15 @@ from typing import Literal
 __all__ = ["Principal", "PrincipalKind"]
 
 PrincipalKind = Literal[
-    "api_key", "static_token", "admin_key", "access_key", "local", "custom", "jwt"
+    "api_key",
+    "static_token",
+    "admin_key",
+    "access_key",
+    "local",
+    "custom",
+    "jwt",
+    "session",  # a user signed in to the console
+    "operator",  # the console's operator account (the password cascade)
 ]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,12 @@ from authgate.assertion import assertions_from_settings
 from authgate.breaker import CircuitBreaker, Transition
 from authgate.broadcast import RevocationBroadcast
 from authgate.clock import Clock, now_utc
+from authgate.console_password import ConsolePassword, console_password
 from authgate.credentials.authenticator import Authenticator
 from authgate.credentials.bootstrap import AdminKey, load_or_create_admin_key
 from authgate.credentials.cache import KeyCache
 from authgate.credentials.static_tokens import StaticTokens
-from authgate.errors import AuthgateError, NotReady
+from authgate.errors import AuthgateError, InvalidLogin, NotReady
 from authgate.leakalerts import AlertKeys
 from authgate.manage.access_keys import AccessKeyService
 from authgate.manage.audit import Auditor
@@ -30,6 +31,8 @@ from authgate.manage.keys import Actor, KeyService
 from authgate.manage.leaks import LeakService
 from authgate.manage.lifecycle import Lifecycle
 from authgate.manage.roles import RoleCatalogue
+from authgate.manage.sessions import ConsoleSessions
+from authgate.manage.stored_settings import StoredSettings, with_stored
 from authgate.manage.usage import UsageBuffer
 from authgate.manage.users import UserService
 from authgate.masterkey import MasterKey
@@ -51,6 +54,8 @@ log = logging.getLogger("authgate")
 # How long a skipped change number is waited for: far longer than any transaction that
 # revokes a key stays open, short enough that rolled-back numbers are soon forgotten.
 CHANGE_GAP_SECONDS = 30.0
+# The console charts a key's last 7 days of hourly requests; a day more covers its edges.
+USAGE_HOURS_KEPT = timedelta(days=8)
 
 
 class Runtime:
@@ -60,6 +65,8 @@ class Runtime:
         if settings.database_url is None:
             ensure_private_dir(settings.data_dir)
         self.store: Store = open_store(settings.resolved_database_url, settings.store_limits)
+        # What the console saved, under what the environment and the config file pin.
+        settings = self.settings = with_stored(settings, self._stored_settings())
         self._store_degraded_since: datetime | None = None
         self.store.breaker.on_open = self._store_degraded
         self.store.breaker.on_close = self._store_recovered
@@ -186,7 +193,17 @@ class Runtime:
         self.sigv4 = SigV4Verifier(
             self.access_keys.secret_lookup, region=settings.sigv4_region, clock=clock
         )
+        self.sessions = ConsoleSessions(
+            self.store,
+            self.auditor,
+            idle=timedelta(seconds=settings.console_session_idle_seconds),
+            absolute=timedelta(seconds=settings.console_session_seconds),
+            clock=clock,
+        )
+        self.stored_settings = StoredSettings(self.store, self.auditor, settings, clock=clock)
         self.admin_key: AdminKey | None = None
+        self._usage_pruned_at: datetime | None = None
+        self._operator_password: ConsolePassword | None = None
         self._change_seq = 0
         self._change_gaps: dict[int, float] = {}
         self._unaudited: list[Transition] = []
@@ -249,6 +266,42 @@ class Runtime:
         """Revoke every API key and access key a (disabled) user holds."""
         self.keys.revoke_owned(actor, user_id, reason="user_disabled")
         self.access_keys.revoke_owned(actor, user_id, reason="user_disabled")
+        self.sessions.end_all_of(user_id)
+
+    def operator_password(self) -> ConsolePassword:
+        """How the console's operator account is checked (made once, on first use)."""
+        if self._operator_password is None:
+            self._operator_password = console_password(self.settings, announce=log.info)
+        return self._operator_password
+
+    def operator_login(self, name: str, password: str, source: str | None) -> str:
+        """The operator account's name, if ``password`` is its password by the console's
+        cascade (``authgate.console_password``); counted against the login limits and
+        audited like a user's login."""
+        cascade = self.operator_password()
+
+        def check() -> str:
+            if not cascade.check(name, password):
+                self.auditor.record(
+                    f"operator:{name}"[:64],
+                    "login",
+                    source=source,
+                    outcome="failure",
+                    reason="bad_password",
+                )
+                raise InvalidLogin()
+            return name
+
+        who, _ = self.lifecycle.limited_login(f"operator:{name}", source, check, password=password)
+        self.auditor.record(f"operator:{who}", "login", source=source, via=cascade.source)
+        return who
+
+    def _stored_settings(self) -> dict[str, Any]:
+        try:
+            return self.store.get_settings()
+        except AuthgateError as exc:
+            log.warning("settings saved in the store not read, using the file's: %s", exc.detail)
+            return {}
 
     def _configured_principal(self, token_digest: str) -> Principal | None:
         """The admin key's or a static token's principal: credentials outside the store."""
@@ -293,8 +346,16 @@ class Runtime:
         try:
             self.usage.flush(self.store.add_usage)
             self.access_key_usage.flush(self.store.add_access_key_usage)
+            self._prune_usage_hours()
         except AuthgateError as exc:
             log.warning("usage counters not flushed yet: %s", exc.detail)
+
+    def _prune_usage_hours(self) -> None:
+        """Hourly counts are kept as long as the console charts them, pruned hourly."""
+        now = self.clock()
+        if self._usage_pruned_at is None or now - self._usage_pruned_at >= timedelta(hours=1):
+            self.store.prune_usage_hours(now - USAGE_HOURS_KEPT)
+            self._usage_pruned_at = now
 
     def audit_degraded_periods(self) -> None:
         """Write Redis going down and coming back to the audit log, from this thread:

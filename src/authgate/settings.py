@@ -360,24 +360,28 @@ class Settings(BaseSettings):
     """
     # The console's password cascade (see authgate.console_password).
     console_pam: bool = False
-    """Check the operator password against PAM (needs the `pam` extra). Not used by any route
-    yet.
+    """Check the operator password against PAM (needs the `pam` extra).
     """
     console_pam_service: str = "login"
-    """PAM service the operator password is checked with. Not used by any route yet."""
+    """PAM service the operator password is checked with."""
     console_user: str | None = None
     """Operator account name: the system account for PAM (default: authgate's own), else the
-    user name for `password` or `console_password_file` (default `admin`). Not used by any
-    route yet.
+    user name for `password` or `console_password_file` (default `admin`).
     """
     console_password_file: Path | None = None
     """File holding the operator password (0600); default a generated
-    `<data_dir>/console.password`. Not used by any route yet.
+    `<data_dir>/console.password`.
     """
     password: SecretStr | None = None  # AUTHGATE_PASSWORD: the console password
-    """The operator password (at least 8 characters); never logged or shown. Not used
-    by any route yet.
+    """The operator password (at least 8 characters); never logged or shown.
     """
+
+    # Console sessions (authgate.manage.sessions): ended by logout, revocation, disabling
+    # the user, idleness, and in any case by their absolute lifetime.
+    console_session_idle_seconds: int = Field(default=1800, ge=1, le=86_400)
+    """A console session ends after this many seconds without a request."""
+    console_session_seconds: int = Field(default=43_200, ge=1, le=30 * 86_400)
+    """A console session ends this many seconds after its login, however busy."""
 
     config_file: Path | None = Field(default=None, exclude=True)
 
@@ -428,6 +432,15 @@ class Settings(BaseSettings):
             parse(value)
         except ValueError:
             raise ValueError(f"{value!r} is not a rate limit such as '20/minute'") from None
+        return value
+
+    @field_validator("login_rate_limit", "login_address_rate_limit")
+    @classmethod
+    def _valid_login_limit(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate limit such as '5/15 minutes'") from None
         return value
 
     @field_validator("sigv4_region")

@@ -255,6 +255,13 @@ def serve(
             )
         else:
             stderr.print("Upstream: none (no --upstream)")
+        scheme = "https" if tls_files else "http"
+        console_at = f"{scheme}://{_url_host(settings.host)}:{settings.port}"
+        operator = runtime.operator_password()
+        stderr.print(
+            f"Console: {console_at}{settings.http_prefix}/console/ (operator account "
+            f"{operator.user!r}, password: {operator.where})"
+        )
         # The localhost bypass's state is logged by the middleware as the server starts.
     options: dict[str, Any] = {
         "host": settings.host,
@@ -282,6 +289,12 @@ def serve(
         uvicorn.run(app, http=limited_http_protocol(settings), **options)
     finally:
         runtime.close()
+
+
+def _url_host(hosts: str) -> str:
+    """The first listening address, as a URL writes it."""
+    host = hosts.split(",")[0].strip()
+    return f"[{host}]" if ":" in host else host
 
 
 def main() -> None:

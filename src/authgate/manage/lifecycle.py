@@ -12,10 +12,10 @@ it makes (a token, a successor, a user, a role) never holds more than the caller
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from authgate.clock import Clock, now_utc
 from authgate.errors import (
@@ -43,6 +43,8 @@ __all__ = ["AuditPage", "Lifecycle", "NoSuchToken"]
 log = logging.getLogger("authgate.lifecycle")
 
 MAX_GRACE = timedelta(days=30)
+
+LoggedIn = TypeVar("LoggedIn")
 
 
 class NoSuchToken(NotFound):
@@ -183,13 +185,72 @@ class Lifecycle:
         days = self._roles.expiry.check(expires_in_days)
         if scopes is not None:
             self._roles.check_known(scopes)
+        user, decision = self.authenticate(email=email, password=password, source=source)
+        return self._own_token(user, name, scopes, days, source), decision
+
+    def create_own_token(
+        self,
+        user: UserRecord,
+        *,
+        name: str,
+        scopes: Sequence[str] | None,
+        expires_in_days: int | None,
+        source: str | None,
+    ) -> CreatedKey:
+        """A token of the user's own, for a user already signed in (a console session):
+        what ``login`` makes, without the password again."""
+        days = self._roles.expiry.check(expires_in_days)
+        if scopes is not None:
+            self._roles.check_known(scopes)
+        return self._own_token(user, name, scopes, days, source)
+
+    def _own_token(
+        self,
+        user: UserRecord,
+        name: str,
+        scopes: Sequence[str] | None,
+        days: int,
+        source: str | None,
+    ) -> CreatedKey:
+        principal = _user_principal(user)
+        granted = self._scopes(principal, scopes, self._roles.grantable(user.role), source)
+        return self._keys.create(
+            Actor(user.id, source),
+            name=name,
+            scopes=granted,
+            expires_in=timedelta(days=days),
+            owner_id=user.id,
+        )
+
+    def authenticate(
+        self, *, email: str, password: str, source: str | None
+    ) -> tuple[UserRecord, RateDecision]:
+        """Email and password checked under the login limits (per account and per client
+        address), for a token or a console session alike."""
+        _, account = normalise_email(email)
+        return self.limited_login(
+            account,
+            source,
+            lambda: self._users.authenticate(email, password, source=source),
+            password=password,
+        )
+
+    def limited_login(
+        self,
+        account: str,
+        source: str | None,
+        check: Callable[[], LoggedIn],
+        *,
+        password: str,
+    ) -> tuple[LoggedIn, RateDecision]:
+        """``check`` (which raises ``InvalidCredentials`` on a wrong password) counted
+        against ``account``'s and ``source``'s login limits."""
         # A request refused for its shape costs no try: checked before the count.
         check_login_password(password)
-        _, account = normalise_email(email)
         try:
             with self._login_limits.attempt(account, source) as attempt:
                 try:
-                    user = self._users.authenticate(email, password, source=source)
+                    who = check()
                 except InvalidCredentials as exc:
                     exc.headers.update(attempt.failed().headers())  # how many tries are left
                     raise
@@ -197,17 +258,7 @@ class Lifecycle:
             # Logged, not audited: a flood of refused tries must not become a flood of rows.
             log.warning("login rate limit reached for %s", source)
             raise
-        decision = attempt.decision
-        principal = _user_principal(user)
-        granted = self._scopes(principal, scopes, self._roles.grantable(user.role), source)
-        created = self._keys.create(
-            Actor(user.id, source),
-            name=name,
-            scopes=granted,
-            expires_in=timedelta(days=days),
-            owner_id=user.id,
-        )
-        return created, decision
+        return who, attempt.decision
 
     def create_service_token(
         self,
@@ -241,6 +292,32 @@ class Lifecycle:
             self._require(principal, MANAGE_TOKENS, "key.list", source)
             return [r for r in self._keys.list(everyone=True) if self.may_act_on(principal, r)]
         return [r for r in self._keys.list(principal.owner_id) if self.owns(principal, r)]
+
+    def page_tokens(
+        self,
+        principal: Principal,
+        *,
+        everyone: bool,
+        search: str | None,
+        limit: int,
+        offset: int,
+        source: str | None,
+    ) -> tuple[list[ApiKeyRecord], int]:
+        """One page of ``list_tokens`` (newest first) and how many there are. An admin's
+        view and a user's own keys are paged by the store; the few others, filtered by
+        ``may_act_on``, here."""
+        if everyone and principal.is_admin:
+            return self._store.page_keys(everyone=True, search=search, limit=limit, offset=offset)
+        if not everyone and principal.owner_id is not None:
+            return self._store.page_keys(
+                owner_id=principal.owner_id, search=search, limit=limit, offset=offset
+            )
+        visible = [
+            record
+            for record in reversed(self.list_tokens(principal, everyone=everyone, source=source))
+            if _matches(record, search)
+        ]
+        return visible[offset : offset + limit], len(visible)
 
     def get_token(self, principal: Principal, key_id: str, source: str | None) -> ApiKeyRecord:
         return self._visible(principal, key_id, "key.show", source)
@@ -389,6 +466,14 @@ class Lifecycle:
         )
         more = len(events) > limit
         return AuditPage(events[:limit], offset + limit if more else None)
+
+
+def _matches(record: ApiKeyRecord, search: str | None) -> bool:
+    """The store's key search, for keys filtered here: a substring of name, id or hint."""
+    if not search:
+        return True
+    needle = search.casefold()
+    return any(needle in field.casefold() for field in (record.name, record.id, record.hint))
 
 
 def _user_principal(user: UserRecord) -> Principal:

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from authgate import __version__, metrics
+from authgate import __version__, console, metrics
 from authgate.adapters.scope import CloseWhenBodyUnread
 from authgate.runtime import Runtime
 from authgate.server import (
@@ -19,6 +19,7 @@ from authgate.server import (
     routes_leaks,
     routes_metrics,
     routes_scopes,
+    routes_settings,
     routes_tokens,
     routes_users,
     routes_verify,
@@ -28,11 +29,15 @@ from authgate.server.errors import install_error_handlers
 __all__ = ["create_app"]
 
 
-def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
-    """The service app under ``settings.http_prefix``.
+def create_app(
+    runtime: Runtime, *, manage_runtime: bool = True, listen_host: str | None = None
+) -> FastAPI:
+    """The service app under ``settings.http_prefix``, the console included.
 
     With ``manage_runtime`` the app starts the runtime (migrations, admin key) in its
-    lifespan; until that is done every authenticated route answers 503.
+    lifespan; until that is done every authenticated route answers 503. ``listen_host``:
+    where the server listens, which the localhost bypass's ``auto`` needs (the console
+    opens without a login only for a local peer the bypass admits).
     """
     prefix = runtime.settings.http_prefix
 
@@ -55,6 +60,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
         openapi_url=f"{prefix}/openapi.json",
     )
     app.state.runtime = runtime
+    app.state.listen_host = listen_host
     # The server extra brings prometheus-client: the service always serves its metrics.
     metrics.enable()
     install_error_handlers(app)
@@ -68,6 +74,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.include_router(routes_users.router, prefix=f"{prefix}/v1")
     app.include_router(routes_audit.router, prefix=f"{prefix}/v1")
     app.include_router(routes_leaks.router, prefix=f"{prefix}/v1")
+    app.include_router(routes_settings.router, prefix=f"{prefix}/v1")
+    app.include_router(console.router, prefix=prefix)
     app.include_router(routes_metrics.router, prefix=prefix)
     app.include_router(routes_jwks.router, prefix=prefix)
     return app

@@ -36,6 +36,9 @@ def service_rules(prefix: str) -> list[Rule]:
         Rule("GET", f"{prefix}/openapi.json", public=True),
         # The assertion keys' public halves: what upstreams need before they trust anyone.
         Rule("GET", f"{prefix}/.well-known/jwks.json", public=True),
+        # The console signs its visitors in itself (a session cookie, or the bypass).
+        Rule("*", f"{prefix}/console", public=True),
+        Rule("*", f"{prefix}/console/**", public=True),
         # Forward auth evaluates the proxied request against the rules itself.
         Rule("*", f"{prefix}{VERIFY_PATH}", public=True),
         Rule("*", f"{prefix}/**"),
@@ -160,7 +163,7 @@ def build_root_app(
     """
     settings = runtime.settings
     prefix = settings.http_prefix
-    service = create_app(runtime, manage_runtime=False)
+    service = create_app(runtime, manage_runtime=False, listen_host=settings.host)
     user_rules = default_rules(settings) if rules is None else list(rules)
     logged = settings.access_log if access_log is None else access_log
     protected = AuthgateMiddleware(

@@ -177,3 +177,14 @@ class ScopeOut(BaseModel):
     origin: Literal["built-in", "scopes setting"]
     roles: list[str] = Field(description="The roles that may put this scope on a token.")
     default: bool = Field(description="Given to a token whose request names no scopes.")
+
+
+class SettingOut(BaseModel):
+    name: str
+    description: str
+    value: Any = Field(description="What this instance runs with (a secret: `********`).")
+    saved: Any = Field(description="What the store holds, if anything (a secret: `********`).")
+    source: Literal["environment", "config file", "console", "default"]
+    secret: bool
+    editable: bool = Field(description="False when the environment or the config file sets it.")
+    pending: bool = Field(description="Saved, but applied only when the instance next starts.")
