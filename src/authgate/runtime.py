@@ -66,7 +66,8 @@ class Runtime:
             ensure_private_dir(settings.data_dir)
         self.store: Store = open_store(settings.resolved_database_url, settings.store_limits)
         # What the console saved, under what the environment and the config file pin.
-        settings = self.settings = with_stored(settings, self._stored_settings())
+        configured = settings
+        settings = self.settings = with_stored(configured, self._stored_settings())
         self._store_degraded_since: datetime | None = None
         self.store.breaker.on_open = self._store_degraded
         self.store.breaker.on_close = self._store_recovered
@@ -200,7 +201,9 @@ class Runtime:
             absolute=timedelta(seconds=settings.console_session_seconds),
             clock=clock,
         )
-        self.stored_settings = StoredSettings(self.store, self.auditor, settings, clock=clock)
+        self.stored_settings = StoredSettings(
+            self.store, self.auditor, settings, configured=configured, clock=clock
+        )
         self.admin_key: AdminKey | None = None
         self._usage_pruned_at: datetime | None = None
         self._operator_password: ConsolePassword | None = None

@@ -11,7 +11,7 @@ command prints the same table or JSON either way, and an API error becomes the s
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,6 +27,7 @@ from authgate.errors import InvalidRequest, MissingCredentials
 from authgate.manage.keys import Actor
 from authgate.manage.leaks import LeakReport
 from authgate.manage.users import audit_actor, user_dict
+from authgate.principal import Principal
 from authgate.runtime import Runtime
 from authgate.securefiles import ensure_private_dir, read_secret_file, write_secret_file
 
@@ -44,6 +45,8 @@ __all__ = [
 ]
 
 CLI_ACTOR = Actor("cli", source="cli")
+# The data folder's operator: as able as the files it can read (no role checks apply).
+CLI_PRINCIPAL = Principal(id="cli", name="cli", kind="local", scopes=frozenset({"*"}), role="admin")
 DAY = timedelta(days=1)
 CLI_TIMEOUT = 30.0
 
@@ -75,6 +78,9 @@ class Backend(Protocol):
         until: datetime | None,
         limit: int,
     ) -> list[dict[str, Any]]: ...
+
+    def settings(self) -> list[dict[str, Any]]: ...
+    def update_settings(self, changes: Mapping[str, Any]) -> list[dict[str, Any]]: ...
 
 
 class LocalBackend:
@@ -149,6 +155,14 @@ class LocalBackend:
         )
         return [event.as_dict() for event in events]
 
+    def settings(self) -> list[dict[str, Any]]:
+        views = self._runtime.stored_settings.view(CLI_PRINCIPAL)
+        return [view.as_dict() for view in views]
+
+    def update_settings(self, changes: Mapping[str, Any]) -> list[dict[str, Any]]:
+        views = self._runtime.stored_settings.update(CLI_PRINCIPAL, self._actor, changes)
+        return [view.as_dict() for view in views]
+
 
 class RemoteBackend:
     """A server's ``/authgate/v1`` API through ``authgate.client``, with the caller's token."""
@@ -210,6 +224,12 @@ class RemoteBackend:
             actor=actor, action=action, key=key, since=since, until=until, limit=limit
         )
         return [dict(event) for event in events]
+
+    def settings(self) -> list[dict[str, Any]]:
+        return self._client.settings()
+
+    def update_settings(self, changes: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return self._client.update_settings(changes)
 
 
 def _token_first(created: dict[str, Any]) -> dict[str, Any]:

@@ -154,6 +154,15 @@ class Call:
     def delete_grant(cls, ident: str, bucket: str) -> Call:
         return cls("DELETE", f"/access-keys/{_segment(ident)}/grants/{_segment(bucket)}")
 
+    # -- settings -----------------------------------------------------------------------
+    @classmethod
+    def settings(cls) -> Call:
+        return cls("GET", "/settings")
+
+    @classmethod
+    def update_settings(cls, changes: Mapping[str, Any]) -> Call:
+        return cls("PATCH", "/settings", body=dict(changes))
+
     # -- audit --------------------------------------------------------------------------
     @classmethod
     def audit(

@@ -291,6 +291,15 @@ class AuthgateClient(_Base):
     def delete_grant(self, ident: str, bucket: str) -> AccessKey:
         return cast(AccessKey, self._send(Call.delete_grant(ident, bucket)))
 
+    # -- settings -----------------------------------------------------------------------
+    def settings(self) -> list[dict[str, Any]]:
+        """The settings saved in the store, secrets redacted (admins)."""
+        return cast(list[dict[str, Any]], self._send(Call.settings()))
+
+    def update_settings(self, changes: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Save settings: ``None`` clears one; a secret sent as ``********`` is kept."""
+        return cast(list[dict[str, Any]], self._send(Call.update_settings(changes)))
+
     # -- audit --------------------------------------------------------------------------
     def audit(
         self,
@@ -475,6 +484,15 @@ class AsyncAuthgateClient(_Base):
 
     async def delete_grant(self, ident: str, bucket: str) -> AccessKey:
         return cast(AccessKey, await self._send(Call.delete_grant(ident, bucket)))
+
+    # -- settings -----------------------------------------------------------------------
+    async def settings(self) -> list[dict[str, Any]]:
+        """The settings saved in the store, secrets redacted (admins)."""
+        return cast(list[dict[str, Any]], await self._send(Call.settings()))
+
+    async def update_settings(self, changes: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Save settings: ``None`` clears one; a secret sent as ``********`` is kept."""
+        return cast(list[dict[str, Any]], await self._send(Call.update_settings(changes)))
 
     async def audit(
         self,

@@ -28,6 +28,7 @@ from authgate.clock import Clock, now_utc
 from authgate.errors import AuthgateError, Conflict, Forbidden, InvalidRequest
 from authgate.manage.audit import Auditor
 from authgate.manage.keys import Actor
+from authgate.manage.roles import RoleCatalogue
 from authgate.principal import Principal
 from authgate.settings import Settings
 from authgate.store.protocols import SettingsStore
@@ -65,7 +66,7 @@ EDITABLE: Final = (
 SECRETS: Final = frozenset({"redis_url"})  # may carry a password
 REDACTED: Final = "********"
 
-Source = Literal["environment", "config file", "console", "default"]
+Source = Literal["environment", "config file", "saved", "default"]
 
 
 class Unset(enum.Enum):
@@ -137,6 +138,9 @@ def _validated(base: Settings, values: Mapping[str, Any]) -> dict[str, Any]:
             for error in exc.errors(include_url=False)
         ]
         raise InvalidRequest("; ".join(problems) + ".") from None
+    # What only holds across settings (a default lifetime within the bounds, roles naming
+    # known scopes) is checked where start-up checks it.
+    RoleCatalogue.from_settings(checked)
     return {name: getattr(checked, name) for name in values}
 
 
@@ -164,11 +168,15 @@ class StoredSettings:
         auditor: Auditor,
         running: Settings,
         *,
+        configured: Settings | None = None,
         clock: Clock = now_utc,
     ) -> None:
+        """``running``: what this instance runs with; ``configured``: the same before
+        saved values were laid over it, which tells what the environment or the file set."""
         self._store = store
         self._audit = auditor
         self._running = running
+        self._configured = configured or running
         self._clock = clock
 
     def view(self, principal: Principal) -> list[SettingView]:
@@ -177,9 +185,9 @@ class StoredSettings:
         return [self._one(name, saved) for name in EDITABLE]
 
     def _one(self, name: str, saved: Mapping[str, Any]) -> SettingView:
-        pinned = pinned_by(self._running, name)
+        pinned = pinned_by(self._configured, name)
         held = saved.get(name)
-        source: Source = pinned or ("console" if held is not None else "default")
+        source: Source = pinned or ("saved" if held is not None else "default")
         field = Settings.model_fields[name]
         return SettingView(
             name=name,
@@ -237,7 +245,7 @@ class StoredSettings:
                 f"{name!r} is not a setting that can be changed here.{suggestion} "
                 f"Editable: {', '.join(EDITABLE)}."
             )
-        pinned = pinned_by(self._running, name)
+        pinned = pinned_by(self._configured, name)
         if pinned is not None:
             raise Conflict(
                 f"{name} is set by the {pinned}, which takes precedence: change it there."

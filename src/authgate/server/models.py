@@ -184,7 +184,7 @@ class SettingOut(BaseModel):
     description: str
     value: Any = Field(description="What this instance runs with (a secret: `********`).")
     saved: Any = Field(description="What the store holds, if anything (a secret: `********`).")
-    source: Literal["environment", "config file", "console", "default"]
+    source: Literal["environment", "config file", "saved", "default"]
     secret: bool
     editable: bool = Field(description="False when the environment or the config file sets it.")
     pending: bool = Field(description="Saved, but applied only when the instance next starts.")
