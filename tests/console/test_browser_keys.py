@@ -83,6 +83,17 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         yield made
 
 
+@pytest.fixture(scope="module", autouse=True)
+def patient_expectations() -> Iterator[None]:
+    """A sign-in hashes a password: on a busy machine a page can take longer than the
+    five seconds ``expect`` waits by default. What is checked stays the same."""
+    expect.set_options(timeout=20_000)
+    try:
+        yield
+    finally:
+        expect.set_options(timeout=5_000)
+
+
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
     with browser() as launched:
