@@ -35,7 +35,10 @@ SECURITY_HEADERS = {
     ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: under it a browser sends "Origin: null" on the console's own form
+    # posts, which the same-origin check must refuse. same-origin still tells no other
+    # site which console page linked to it.
+    "Referrer-Policy": "same-origin",
     # Pages can hold a token shown once: never kept by the browser or a proxy.
     "Cache-Control": "no-store",
 }
