@@ -16,7 +16,8 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ API = "/authgate/v1"
 OPERATOR = "admin"
 OPERATOR_PASSWORD = "operator-console-pass"
 SECRET_URL = "redis://:s3cret@127.0.0.1:6399/0"
+# Four servers start side by side on a machine that may be busy: each gets this long.
+STARTUP = 180
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ def _admin_key(data: Path) -> str:
 def _serve(workdir: Path, **extra: str) -> Iterator[Server]:
     data = workdir / "data"
     env = clean_env(AUTHGATE_DATA_DIR=str(data), **extra)
-    with serve_process(workdir, free_port(), env=env) as served:
+    with serve_process(workdir, free_port(), env=env, startup_seconds=STARTUP) as served:
         yield Server(served.url, data, _admin_key(data))
 
 
@@ -81,7 +84,7 @@ def _serve_tls(workdir: Path) -> Iterator[Server]:
         )  # fmt: skip
     url = f"https://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + STARTUP
         while True:
             if process.poll() is not None:
                 raise AssertionError(f"serve exited: {log.read_text()}")
@@ -113,17 +116,56 @@ def chromium() -> Iterator[Browser]:
         yield launched
 
 
-@pytest.fixture(scope="module")
-def main(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("main")
-    with _serve(workdir, **_login_env(AUTHGATE_TOKEN_DAYS_MIN="2")) as server:
-        yield server
+@dataclass(frozen=True)
+class Servers:
+    main: Server  # logins needed, token_days_min pinned by the environment
+    idle: Server  # sessions end after two idle seconds
+    busy: Server  # sessions end three seconds after their login
+    tls: Server  # TLS, default bypass
+
+
+def _entered(make: Callable[[], AbstractContextManager[Server]]) -> tuple[Any, Server]:
+    manager = make()
+    return manager, manager.__enter__()
 
 
 @pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with _serve_tls(tmp_path_factory.mktemp("tls")) as server:
-        yield server
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """Every server of the module, started side by side: each takes seconds to start."""
+    folder = tmp_path_factory.mktemp
+    makers: dict[str, Callable[[], AbstractContextManager[Server]]] = {
+        "main": lambda: _serve(folder("main"), **_login_env(AUTHGATE_TOKEN_DAYS_MIN="2")),
+        "idle": lambda: _serve(
+            folder("idle"), **_login_env(AUTHGATE_CONSOLE_SESSION_IDLE_SECONDS="2")
+        ),
+        "busy": lambda: _serve(folder("busy"), **_login_env(AUTHGATE_CONSOLE_SESSION_SECONDS="3")),
+        "tls": lambda: _serve_tls(folder("tls")),
+    }
+    with ThreadPoolExecutor(len(makers)) as pool, ExitStack() as stack:
+        futures = {name: pool.submit(_entered, make) for name, make in makers.items()}
+        started: dict[str, Server] = {}
+        failure: BaseException | None = None
+        for name, future in futures.items():
+            try:
+                manager, server = future.result()
+            except BaseException as error:
+                failure = failure or error
+                continue
+            stack.push(manager.__exit__)
+            started[name] = server
+        if failure is not None:
+            raise failure
+        yield Servers(**started)
+
+
+@pytest.fixture(scope="module")
+def main(servers: Servers) -> Server:
+    return servers.main
+
+
+@pytest.fixture(scope="module")
+def tls(servers: Servers) -> Server:
+    return servers.tls
 
 
 @pytest.fixture
@@ -417,35 +459,29 @@ def test_settings_form_keeps_a_redacted_secret_and_shows_pinned_settings(
     assert _stored(main, "token_days_max") == 20
 
 
-def test_an_idle_session_ends(
-    tmp_path_factory: pytest.TempPathFactory, context: Callable[[], BrowserContext]
-) -> None:
-    workdir = tmp_path_factory.mktemp("idle")
-    with _serve(workdir, **_login_env(AUTHGATE_CONSOLE_SESSION_IDLE_SECONDS="2")) as server:
-        page = _operator(context(), server)
-        page.reload()
-        assert page.url.endswith(f"{CONSOLE}/keys")
-        time.sleep(3)
-        page.reload()
-        assert _on_login_page(page)
+def test_an_idle_session_ends(servers: Servers, context: Callable[[], BrowserContext]) -> None:
+    page = _operator(context(), servers.idle)
+    page.reload()
+    assert page.url.endswith(f"{CONSOLE}/keys")
+    time.sleep(3)
+    page.reload()
+    assert _on_login_page(page)
 
 
 def test_a_busy_session_ends_at_its_lifetime(
-    tmp_path_factory: pytest.TempPathFactory, context: Callable[[], BrowserContext]
+    servers: Servers, context: Callable[[], BrowserContext]
 ) -> None:
-    workdir = tmp_path_factory.mktemp("busy")
-    with _serve(workdir, **_login_env(AUTHGATE_CONSOLE_SESSION_SECONDS="3")) as server:
-        page = _operator(context(), server)
-        loads = 0
-        deadline = time.monotonic() + 30
-        # Never idle for long (the idle limit is its default of half an hour): only the
-        # absolute lifetime can end it.
-        while not _on_login_page(page) and time.monotonic() < deadline:
-            time.sleep(0.3)
-            page.reload()
-            loads += 1
-        assert _on_login_page(page)
-        assert loads > 1
+    page = _operator(context(), servers.busy)
+    loads = 0
+    deadline = time.monotonic() + 30
+    # Never idle for long (the idle limit is its default of half an hour): only the
+    # absolute lifetime can end it.
+    while not _on_login_page(page) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        page.reload()
+        loads += 1
+    assert _on_login_page(page)
+    assert loads > 1
 
 
 def _session_cookie(context: BrowserContext) -> dict[str, Any]:
