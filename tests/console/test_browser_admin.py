@@ -27,7 +27,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page
 
-from tests.console.browser import browser
+from tests.console.browser import axe_violations, browser
 from tests.foundation.helpers import AUTHGATE, clean_env, run_authgate, serve_process
 from tests.support import free_port
 
@@ -247,6 +247,7 @@ def test_users_page_adds_promotes_resets_disables_and_enables(
     _submit(admin, admin.get_by_role("button", name="Add user"))
     assert _notice(admin) == "User added."
     assert _detail(admin, "Role") == "member"
+    assert axe_violations(admin) == []
 
     admin.select_option("#role", "admin")
     _submit(admin, admin.get_by_role("button", name="Change role"))
@@ -335,6 +336,7 @@ def test_access_keys_create_grant_remove_and_revoke(
     grants = admin.get_by_role("table", name=f"Grants of {access_key_id}")
     rows = [row.locator("td").all_inner_texts()[:2] for row in grants.locator("tbody tr").all()]
     assert rows == [["backups-*", "write"], ["logs", "admin"]]
+    assert axe_violations(admin) == []
     _confirmed(admin, admin.get_by_role("button", name="Revoke access key"))
     assert _notice(admin) == "Revoked."
     assert _detail(admin, "State").startswith("revoked")
@@ -384,6 +386,7 @@ def test_audit_page_filters_and_pages(main: Server, context: Callable[[], Browse
     newest_first = list(reversed(made_ids))
     shown = _audit_rows(admin)
     assert shown == [[email, "key.create", key_id] for key_id in newest_first[:50]]
+    assert axe_violations(admin) == []
     assert admin.get_by_role("link", name="Newer entries").count() == 0
     _submit(admin, admin.get_by_role("link", name="Older entries"))
     assert admin.locator("#actor").input_value() == email
@@ -441,6 +444,7 @@ def test_settings_form_keeps_a_redacted_secret_and_shows_pinned_settings(
     pinned = admin.locator("#setting-token_days_min")
     assert pinned.input_value() == "2" and pinned.get_attribute("readonly") is not None
     assert "Source: environment" in admin.locator("#token_days_min-about").inner_text()
+    assert axe_violations(admin) == []
 
     admin.fill("#setting-token_days_max", "20")
     _submit(admin, admin.get_by_role("button", name="Save settings"))
