@@ -18,7 +18,7 @@ from authgate.store import AuditEvent, SqlStore, open_store
 from authgate.store.schema import metadata
 from tests.store.support import T0, TABLES, make_key, make_user
 
-HEAD = "0002"
+HEAD = "0003"
 
 # -- migrations ------------------------------------------------------------------------
 
