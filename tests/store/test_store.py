@@ -18,7 +18,7 @@ from authgate.store import AuditEvent, SqlStore, open_store
 from authgate.store.schema import metadata
 from tests.store.support import T0, TABLES, make_key, make_user
 
-HEAD = "0002"
+HEAD = "0003"
 
 # -- migrations ------------------------------------------------------------------------
 
@@ -270,6 +270,35 @@ def test_audit_append_and_filters(store: SqlStore) -> None:
     assert [e.action for e in window] == ["key.create", "key.revoke"]
     assert [e.target for e in store.list_audit(limit=1, offset=1)] == ["key_2"]
     assert store.list_audit(actor="nobody") == []
+
+
+def test_audit_pages_of_a_filter_cover_its_events_once_newest_first(store: SqlStore) -> None:
+    user = make_user("Ada@Example.com")
+    store.insert_user(user, "ada@example.com")
+    for index in range(23):
+        actor = user.id if index % 3 == 0 else "cli"
+        action = "key.revoke" if index % 2 == 0 else "key.create"
+        store.append_audit(AuditEvent(T0 + timedelta(seconds=index), actor, action, f"key_{index}"))
+
+    def pages(action: str | None = None, email: str | None = None) -> list[list[str | None]]:
+        return [
+            [
+                event.target
+                for event in store.list_audit(
+                    action=action, actor_email_key=email, limit=4, offset=offset
+                )
+            ]
+            for offset in range(0, 16, 4)
+        ]
+
+    revoked = [f"key_{index}" for index in range(22, -1, -2)]
+    assert pages(action="key.revoke") == [revoked[0:4], revoked[4:8], revoked[8:12], []]
+    adas = [f"key_{index}" for index in range(21, -1, -3)]
+    assert pages(email="ada@example.com") == [adas[0:4], adas[4:8], [], []]
+    deep = store.list_audit(actor_email_key="ada@example.com", limit=4, offset=4)
+    assert {event.actor_email for event in deep} == {"Ada@Example.com"}
+    everything = [f"key_{index}" for index in range(22, -1, -1)]
+    assert [e.target for e in store.list_audit(limit=5, offset=20)] == everything[20:]
 
 
 # -- users -----------------------------------------------------------------------------

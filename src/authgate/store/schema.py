@@ -169,3 +169,6 @@ key_usage_hourly = Table(
 )
 
 Index("ix_api_keys_owner_name", api_keys.c.owner_id, api_keys.c.name)
+# Key pages are newest first: walked backwards, this index stops at the page's last row
+# instead of sorting every key for each page.
+Index("ix_api_keys_created_at_id", api_keys.c.created_at, api_keys.c.id)

@@ -36,25 +36,35 @@ class SqlAudit(SqlBase):
     ) -> list[AuditEvent]:
         """Newest first; ``actor`` is the id events record, ``actor_email_key`` the
         normalised email of the user who acted (``authgate.manage.users.email_key``)."""
+        # The page's ids first, the rows and their actors' emails after: a deep offset
+        # then walks the primary key alone, not every skipped row with its join.
+        ids = sa.select(audit_events.c.id)
+        if actor_email_key is not None:
+            ids = ids.join(users, users.c.id == audit_events.c.actor).where(
+                users.c.email_key == actor_email_key
+            )
+        if actor is not None:
+            ids = ids.where(audit_events.c.actor == actor)
+        if action is not None:
+            ids = ids.where(audit_events.c.action == action)
+        if target is not None:
+            ids = ids.where(audit_events.c.target == target)
+        if since is not None:
+            ids = ids.where(audit_events.c.at >= since)
+        if until is not None:
+            ids = ids.where(audit_events.c.at < until)
+        page = ids.order_by(audit_events.c.id.desc()).limit(limit).offset(offset).subquery()
         query = (
             sa.select(audit_events, users.c.email.label("actor_email"))
-            .select_from(audit_events.outerjoin(users, users.c.id == audit_events.c.actor))
+            .select_from(
+                audit_events.join(page, page.c.id == audit_events.c.id).outerjoin(
+                    users, users.c.id == audit_events.c.actor
+                )
+            )
             .order_by(audit_events.c.id.desc())
         )
-        if actor is not None:
-            query = query.where(audit_events.c.actor == actor)
-        if actor_email_key is not None:
-            query = query.where(users.c.email_key == actor_email_key)
-        if action is not None:
-            query = query.where(audit_events.c.action == action)
-        if target is not None:
-            query = query.where(audit_events.c.target == target)
-        if since is not None:
-            query = query.where(audit_events.c.at >= since)
-        if until is not None:
-            query = query.where(audit_events.c.at < until)
         with self._connect() as conn:
-            rows = conn.execute(query.limit(limit).offset(offset)).all()
+            rows = conn.execute(query).all()
         return [
             AuditEvent(
                 id=int(r.id),
