@@ -132,14 +132,16 @@ def _entered(make: Callable[[], AbstractContextManager[Server]]) -> tuple[Any, S
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     """Every server of the module, started side by side: each takes seconds to start."""
-    folder = tmp_path_factory.mktemp
+    # Folders made here, one after the other: pytest's temporary-folder factory is not
+    # safe to call from several threads at once.
+    folder = {name: tmp_path_factory.mktemp(name) for name in ("main", "idle", "busy", "tls")}
     makers: dict[str, Callable[[], AbstractContextManager[Server]]] = {
-        "main": lambda: _serve(folder("main"), **_login_env(AUTHGATE_TOKEN_DAYS_MIN="2")),
+        "main": lambda: _serve(folder["main"], **_login_env(AUTHGATE_TOKEN_DAYS_MIN="2")),
         "idle": lambda: _serve(
-            folder("idle"), **_login_env(AUTHGATE_CONSOLE_SESSION_IDLE_SECONDS="2")
+            folder["idle"], **_login_env(AUTHGATE_CONSOLE_SESSION_IDLE_SECONDS="2")
         ),
-        "busy": lambda: _serve(folder("busy"), **_login_env(AUTHGATE_CONSOLE_SESSION_SECONDS="3")),
-        "tls": lambda: _serve_tls(folder("tls")),
+        "busy": lambda: _serve(folder["busy"], **_login_env(AUTHGATE_CONSOLE_SESSION_SECONDS="3")),
+        "tls": lambda: _serve_tls(folder["tls"]),
     }
     with ThreadPoolExecutor(len(makers)) as pool, ExitStack() as stack:
         futures = {name: pool.submit(_entered, make) for name, make in makers.items()}
