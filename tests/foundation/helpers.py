@@ -146,9 +146,11 @@ def serve_process(
     *args: str,
     env: Mapping[str, str] | None = None,
     startup_seconds: float = 60,
+    host: str = "127.0.0.1",
 ) -> Iterator[ServeProcess]:
     """``authgate serve`` as a real process; yields once /health answers 200 (a loaded
-    machine can take many seconds to import and migrate: ``startup_seconds`` bounds it)."""
+    machine can take many seconds to import and migrate: ``startup_seconds`` bounds it).
+    ``host``: the address it is reached at (``::1`` when it listens there alone)."""
     workdir.mkdir(parents=True, exist_ok=True)
     stdout_path, stderr_path = workdir / "serve.out", workdir / "serve.err"
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
@@ -158,7 +160,8 @@ def serve_process(
             stdout=out,
             stderr=err,
         )
-    served = ServeProcess(process, f"http://127.0.0.1:{port}", stdout_path, stderr_path)
+    bracketed = f"[{host}]" if ":" in host else host
+    served = ServeProcess(process, f"http://{bracketed}:{port}", stdout_path, stderr_path)
     try:
         deadline = time.monotonic() + startup_seconds
         while True:

@@ -7,6 +7,7 @@ relayed the request, as with JSON bodies (``authgate.server.body``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
@@ -20,6 +21,7 @@ __all__ = ["Form", "read_form"]
 
 LISTS: frozenset[str] = frozenset({"scopes"})
 MAX_FIELDS = 64
+BROKEN_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,10 @@ class Form:
 def parse_form(raw: bytes, lists: Collection[str] = LISTS) -> Form:
     try:
         text = raw.decode("ascii")
+        # parse_qsl keeps a broken escape ("%zz", a lone "%") as literal text, which
+        # another reader of the same body may decode otherwise.
+        if BROKEN_ESCAPE.search(text):
+            raise ValueError("broken percent-encoding")
         pairs = parse_qsl(
             text,
             keep_blank_values=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
@@ -31,11 +32,17 @@ router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 
 def _safe_next(request: Request, wanted: str | None) -> str:
-    """Where to go after login: a console page, never another site (``//evil``)."""
+    """Where to go after login: a console page, never another site (``//evil``) nor a
+    path that climbs out of the console (browsers resolve ``..`` and ``%2e%2e`` alike)."""
     home = console_path(request, "keys")
     if not wanted or not wanted.startswith(console_path(request)) or "//" in wanted:
         return home
-    if "\\" in wanted or any(ord(char) < 0x21 for char in wanted):
+    if any(ord(char) < 0x21 for char in unquote(wanted)):
+        return home
+    # The path as the browser resolves it: split off the query before decoding, or an
+    # encoded '?' would hide the segments after it.
+    path = unquote(wanted.split("?", 1)[0])
+    if "\\" in path or "//" in path or {".", ".."} & set(path.split("/")):
         return home
     return wanted
 

@@ -155,10 +155,14 @@ def with_stored(settings: Settings, stored: Mapping[str, Any]) -> Settings:
     if not usable:
         return settings
     try:
-        return settings.model_copy(update=_validated(settings, usable))
+        applied = settings.model_copy(update=_validated(settings, usable))
     except AuthgateError as exc:
         log.error("the settings saved in the store are ignored: %s", exc.detail)
         return settings
+    # model_copy counts an update as explicitly set, and ``pinned_by`` reads that as the
+    # config file's: a saved value would turn read-only (409) after the next start.
+    applied.__pydantic_fields_set__.intersection_update(settings.model_fields_set)
+    return applied
 
 
 class StoredSettings:

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from authgate import __version__, console, metrics
 from authgate.adapters.scope import CloseWhenBodyUnread
+from authgate.console.headers import ConsoleHeaders
 from authgate.runtime import Runtime
 from authgate.server import (
     routes_access_keys,
@@ -66,6 +67,8 @@ def create_app(
     install_error_handlers(app)
     # Routes and error handlers answer (413, 401, 422...) without always reading the body.
     app.add_middleware(CloseWhenBodyUnread)
+    # The framework's own 404 and 405 under the console carry the console's headers too.
+    app.add_middleware(ConsoleHeaders, prefix=prefix)
     app.include_router(routes_core.router, prefix=f"{prefix}/v1")
     app.include_router(routes_access_keys.router, prefix=f"{prefix}/v1")
     app.include_router(routes_verify.router, prefix=f"{prefix}/v1")
