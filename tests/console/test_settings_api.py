@@ -57,7 +57,7 @@ def test_admin_sees_every_editable_setting_with_its_source(served: Served) -> No
     assert items["token_days_min"]["editable"] is False
     assert items["redis_url"]["secret"] is True
     for name in EDITABLE:
-        assert items[name]["source"] in {"environment", "default", "console"}
+        assert items[name]["source"] in {"environment", "default", "saved"}
         assert items[name]["description"], name
 
 
@@ -65,7 +65,7 @@ def test_a_secret_never_comes_back_and_the_marker_keeps_it(served: Served) -> No
     saved = patch(served, {"redis_url": SECRET_URL})
     assert SECRET_PASSWORD not in saved.text
     assert by_name(saved)["redis_url"]["saved"] == REDACTED
-    assert by_name(saved)["redis_url"]["source"] == "console"
+    assert by_name(saved)["redis_url"]["source"] == "saved"
     shown = served.api("GET", "/settings")
     assert SECRET_PASSWORD not in shown.text
     assert by_name(shown)["redis_url"]["saved"] == REDACTED
@@ -211,7 +211,7 @@ def test_a_saved_value_is_what_the_next_start_runs_with(tmp_path: Path) -> None:
         assert _token(first, email, 10).status_code == 201  # saved, not yet applied
     with serve(tmp_path) as second:
         shown = by_name(second.api("GET", "/settings"))["token_days_max"]
-        assert (shown["value"], shown["saved"], shown["source"]) == (3, 3, "console")
+        assert (shown["value"], shown["saved"], shown["source"]) == (3, 3, "saved")
         # A saved value is still the console's to change after a restart.
         assert shown["editable"] is True
         assert shown["pending"] is False
