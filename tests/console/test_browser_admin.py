@@ -448,11 +448,11 @@ def test_settings_form_keeps_a_redacted_secret_and_shows_pinned_settings(
     assert "Source: environment" in admin.locator("#token_days_min-about").inner_text()
     assert axe_violations(admin) == []
 
-    admin.fill("#setting-token_days_max", "20")
+    admin.fill("#setting-token_days_max", "45")
     _submit(admin, admin.get_by_role("button", name="Save settings"))
     assert _notice(admin).startswith("Settings saved.")
     assert "s3cret" not in admin.content()
-    assert _setting(main, "token_days_max")["saved"] == 20
+    assert _setting(main, "token_days_max")["saved"] == 45
     kept = _setting(main, "redis_url")
     assert kept["saved"] == "********" and kept["secret"] is True
     assert _stored(main, "redis_url") == SECRET_URL
@@ -462,7 +462,7 @@ def test_settings_form_keeps_a_redacted_secret_and_shows_pinned_settings(
     assert _notice(admin).startswith("Settings saved.")
     assert _setting(main, "redis_url")["saved"] is None
     assert _stored(main, "redis_url") is None
-    assert _stored(main, "token_days_max") == 20
+    assert _stored(main, "token_days_max") == 45
 
 
 def test_an_idle_session_ends(servers: Servers, context: Callable[[], BrowserContext]) -> None:
@@ -526,7 +526,11 @@ def test_local_bypass_opens_the_console_but_not_for_a_rebound_name(
     page = context().new_page()
     page.goto(f"{tls.url}{CONSOLE}/")
     assert page.url.endswith(f"{CONSOLE}/keys")
-    assert page.get_by_role("note").inner_text().startswith("Opened without a login")
+    assert (
+        page.get_by_role("complementary", name="Login")
+        .inner_text()
+        .startswith("Opened without a login")
+    )
     assert page.locator(".who span").inner_text() == "this machine (no login needed)"
 
     rebound = httpx.get(
