@@ -65,6 +65,14 @@ class Runtime:
         if settings.database_url is None:
             ensure_private_dir(settings.data_dir)
         self.store: Store = open_store(settings.resolved_database_url, settings.store_limits)
+        try:
+            self._build(settings, clock)
+        except BaseException:
+            # A start-up refused half way (a bad token file, say) leaves no connection open.
+            self.store.close()
+            raise
+
+    def _build(self, settings: Settings, clock: Clock) -> None:
         # What the console saved, under what the environment and the config file pin.
         configured = settings
         settings = self.settings = with_stored(configured, self._stored_settings())
