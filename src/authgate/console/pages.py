@@ -23,7 +23,15 @@ from authgate import __version__
 from authgate.console.visitors import LoginRequired, Visitor, set_browser_cookie
 from authgate.errors import AuthgateError
 
-__all__ = ["ConsoleRoute", "STATIC", "console_path", "redirect", "redirect_to", "render"]
+__all__ = [
+    "STATIC",
+    "ConsoleRoute",
+    "console_path",
+    "error_headers",
+    "redirect",
+    "redirect_to",
+    "render",
+]
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -113,10 +121,14 @@ def _error_page(request: Request, error: AuthgateError) -> Response:
         back = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
         return redirect(request, f"login?next={back}")
     response = render(request, "error.html", visitor=None, status=error.status, error=error)
-    response.headers.update(
-        {name: value for name, value in error.headers.items() if name != "WWW-Authenticate"}
-    )
+    response.headers.update(error_headers(error))
     return response
+
+
+def error_headers(error: AuthgateError) -> dict[str, str]:
+    """An error's own headers a page carries (``Retry-After``...): not the API's
+    ``WWW-Authenticate`` challenge, which would make a browser ask for a password."""
+    return {name: value for name, value in error.headers.items() if name != "WWW-Authenticate"}
 
 
 class ConsoleRoute(APIRoute):

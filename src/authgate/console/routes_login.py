@@ -9,7 +9,14 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from authgate.console.forms import Form, read_form
-from authgate.console.pages import ConsoleRoute, console_path, redirect, redirect_to, render
+from authgate.console.pages import (
+    ConsoleRoute,
+    console_path,
+    error_headers,
+    redirect,
+    redirect_to,
+    render,
+)
 from authgate.console.visitors import (
     Post,
     Seen,
@@ -103,9 +110,7 @@ def login(
             started = runtime.sessions.start(operator=operator, source=source, user_agent=agent)
     except AuthgateError as error:
         response = _login_page(request, status=error.status, error=error.detail, identity=identity)
-        response.headers.update(
-            {name: value for name, value in error.headers.items() if name != "WWW-Authenticate"}
-        )
+        response.headers.update(error_headers(error))
         return response
     if found is not None and found.session is not None:
         # A new id at every login: the session this browser had before ends here.

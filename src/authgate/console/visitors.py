@@ -24,6 +24,7 @@ from authgate.console.forms import Form, read_form
 from authgate.errors import AuthgateError, Forbidden
 from authgate.localhost import LOCAL_PRINCIPAL, bypass_enabled, is_local_request
 from authgate.manage.keys import Actor
+from authgate.manage.lifecycle import Lifecycle
 from authgate.manage.sessions import csrf_token, same_csrf_token
 from authgate.principal import Principal
 from authgate.runtime import Runtime
@@ -77,7 +78,7 @@ class Visitor:
 
     @property
     def actor(self) -> Actor:
-        return Actor(self.principal.owner_id or self.principal.id, self.source)
+        return Lifecycle.actor(self.principal, self.source)
 
     @property
     def label(self) -> str:

@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from authgate.errors import InvalidRequest
-from authgate.manage.keys import Actor
 from authgate.server.body import parse_json, read_capped
 from authgate.server.callers import Caller, ClientAddress
 from authgate.server.deps import RuntimeDep
@@ -63,6 +62,6 @@ async def patch_settings(
     changes = parse_json(raw)
     if not isinstance(changes, dict):
         raise InvalidRequest("The request body must be a JSON object of settings.")
-    actor = Actor(principal.owner_id or principal.id, source)
+    actor = runtime.lifecycle.actor(principal, source)
     views = runtime.stored_settings.update(principal, actor, changes)
     return [view.as_dict() for view in views]
