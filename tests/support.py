@@ -11,10 +11,15 @@ from typing import Any
 
 import uvicorn
 
+from authgate.store.deadline import StoreLimits
 from authgate.store.sql import SqlStore
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
+# Room for a loaded test machine (the same as make_settings' store_timeout): a test of
+# what the store does must not fail on how fast a shared CI box answers. The fault tests
+# hold the product's default deadline.
+ROOMY_STORE = StoreLimits(timeout=5.0, statement_timeout=5.0)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -21,7 +21,7 @@ from authgate.sigv4 import SigV4Result
 from authgate.store import open_store
 from authgate.store.schema import access_keys
 from tests.sigv4.support import facts_from_botocore
-from tests.support import sql_store
+from tests.support import ROOMY_STORE, sql_store
 
 ADMIN = Actor("tester", source="test")
 ENDPOINT = "http://s3.authgate.test"
@@ -43,7 +43,7 @@ def verifies(runtime: Runtime, access_key_id: str, secret: str) -> SigV4Result:
 
 def raw_secrets(database_url: str) -> dict[str, str]:
     """internal id → the secret column as stored, read past authgate's own code."""
-    store = open_store(database_url)
+    store = open_store(database_url, ROOMY_STORE)
     try:
         with sql_store(store).engine.connect() as conn:
             rows = conn.execute(sa.select(access_keys.c.id, access_keys.c.secret_encrypted)).all()

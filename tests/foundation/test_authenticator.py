@@ -20,7 +20,7 @@ from authgate.runtime import Runtime
 from authgate.settings import load_settings
 from authgate.store import open_store
 from tests.foundation.helpers import CallCounter, ManualClock, api_key, facts
-from tests.support import free_port, wait_until
+from tests.support import ROOMY_STORE, free_port, wait_until
 
 ACTOR = Actor("tester", source="pytest")
 
@@ -254,7 +254,7 @@ def test_usage_is_flushed_in_the_background_and_on_stop(
     for _ in range(2):
         quiet.authenticator.authenticate(api_key(created.token))
     quiet.close()
-    reopened = open_store(make_settings().resolved_database_url)
+    reopened = open_store(make_settings().resolved_database_url, ROOMY_STORE)
     try:
         assert reopened.get_key(created.record.id).use_count == 9  # type: ignore[union-attr]
     finally:

@@ -19,6 +19,7 @@ from authgate.principal import Principal
 from authgate.runtime import Runtime
 from authgate.store import Store, open_store
 from tests.foundation.helpers import api_key, run_authgate
+from tests.support import ROOMY_STORE
 
 TOKEN_RE = re.compile(r"ag_[0-9A-Za-z]{46}")
 
@@ -41,7 +42,7 @@ def cli(data_dir: Path, database_url: str) -> Invoke:
 
 @pytest.fixture
 def audit_store(database_url: str) -> Iterator[Store]:
-    store = open_store(database_url)
+    store = open_store(database_url, ROOMY_STORE)
     try:
         yield store
     finally:

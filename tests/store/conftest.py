@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from authgate.store import SqlStore, open_store
+from tests.support import ROOMY_STORE
 
 _HERE = Path(__file__).parent
 
@@ -17,7 +18,7 @@ _HERE = Path(__file__).parent
 @pytest.fixture
 def store(database_url: str) -> Iterator[SqlStore]:
     """A migrated store on each back end."""
-    opened = open_store(database_url)
+    opened = open_store(database_url, ROOMY_STORE)
     assert isinstance(opened, SqlStore)  # the suite reads the tables past the store too
     opened.migrate()
     try:

@@ -11,6 +11,7 @@ from authgate.errors import NotReady
 from authgate.store import AuditEvent, SqlStore, open_store
 from authgate.store.schema import settings
 from tests.store.support import T0
+from tests.support import ROOMY_STORE
 
 
 def test_no_settings_stored_is_an_empty_mapping(store: SqlStore) -> None:
@@ -18,7 +19,7 @@ def test_no_settings_stored_is_an_empty_mapping(store: SqlStore) -> None:
 
 
 def test_a_database_not_migrated_yet_has_no_settings(database_url: str) -> None:
-    unmigrated = open_store(database_url)
+    unmigrated = open_store(database_url, ROOMY_STORE)
     try:
         assert unmigrated.get_settings() == {}
         unmigrated.ping()  # the failed read left the connection usable

@@ -17,6 +17,7 @@ from authgate.errors import Conflict, NotReady
 from authgate.store import AuditEvent, SqlStore, open_store
 from authgate.store.schema import metadata
 from tests.store.support import T0, TABLES, make_key, make_user
+from tests.support import ROOMY_STORE
 
 HEAD = "0003"
 
@@ -58,7 +59,7 @@ def test_a_second_store_on_the_same_database_migrates_as_a_no_op(
 ) -> None:
     record = make_key()
     store.insert_key(record)
-    other = open_store(database_url)
+    other = open_store(database_url, ROOMY_STORE)
     try:
         other.migrate()
         assert other.get_key(record.id) == record
@@ -69,7 +70,7 @@ def test_a_second_store_on_the_same_database_migrates_as_a_no_op(
 def test_a_database_of_the_first_revision_upgrades_and_keeps_its_data(
     database_url: str,
 ) -> None:
-    older = open_store(database_url)
+    older = open_store(database_url, ROOMY_STORE)
     assert isinstance(older, SqlStore)
     try:
         config = Config()
