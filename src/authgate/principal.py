@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from authgate.errors import Forbidden
+
 __all__ = ["Principal", "PrincipalKind"]
 
 PrincipalKind = Literal[
@@ -42,6 +44,11 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    def require_admin(self, what: str = "This") -> None:
+        """Forbidden unless the admin role: ``what`` names the thing refused."""
+        if not self.is_admin:
+            raise Forbidden(f"{what} needs the admin role.")
 
     def has_scopes(self, required: frozenset[str] | set[str]) -> bool:
         # "*" (static tokens, the local bypass) stands for every application scope.

@@ -365,6 +365,25 @@ def test_repeated_failures_lock_the_account_out(served: Served) -> None:
     assert SESSION not in still.cookies
 
 
+def test_a_member_is_refused_the_admin_pages_and_their_forms(served: Served) -> None:
+    email = "member-pages@example.com"
+    served.add_user(email)
+    client, csrf = signed_in(served, email, USER_PASSWORD)
+    with closing(client):
+        for page in ("access-keys", "settings"):
+            shown = client.get(f"{CONSOLE}/{page}")
+            assert shown.status_code == 403, (page, shown.text)
+            assert "needs the admin role" in shown.text
+        access_key = {"csrf": csrf, "name": "member-made", "grants": "x=write"}
+        made = client.post(f"{CONSOLE}/access-keys", data=access_key)
+        saved = client.post(f"{CONSOLE}/settings", data={"csrf": csrf, "token_days_max": "5"})
+    for refused in (made, saved):
+        assert refused.status_code == 403, refused.text
+        assert "needs the admin role" in refused.text
+    assert served.rows("access_keys", name="member-made") == []
+    assert served.rows("settings", name="token_days_max") == []
+
+
 # -- protective headers -----------------------------------------------------------------------
 
 

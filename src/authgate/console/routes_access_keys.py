@@ -7,7 +7,6 @@ from starlette.responses import Response
 
 from authgate.console.pages import ConsoleRoute, redirect, render
 from authgate.console.visitors import Post, Seen, Visitor, runtime_of
-from authgate.errors import Forbidden
 from authgate.manage.access_keys import parse_grant
 
 __all__ = ["router"]
@@ -16,8 +15,7 @@ router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 
 def _admin(found: Visitor) -> Visitor:
-    if not found.principal.is_admin:
-        raise Forbidden("Access keys need the admin role.")
+    found.principal.require_admin("Managing access keys")
     return found
 
 

@@ -25,7 +25,7 @@ from typing import Any, Final, Literal
 from pydantic import ValidationError
 
 from authgate.clock import Clock, now_utc
-from authgate.errors import AuthgateError, Conflict, Forbidden, InvalidRequest
+from authgate.errors import AuthgateError, Conflict, InvalidRequest
 from authgate.manage.audit import Auditor
 from authgate.manage.keys import Actor
 from authgate.manage.roles import RoleCatalogue
@@ -184,7 +184,7 @@ class StoredSettings:
         self._clock = clock
 
     def view(self, principal: Principal) -> list[SettingView]:
-        self._require_admin(principal)
+        principal.require_admin("Reading settings")
         saved = self._store.get_settings()
         return [self._one(name, saved) for name in EDITABLE]
 
@@ -208,7 +208,7 @@ class StoredSettings:
     ) -> list[SettingView]:
         """Save ``changes`` (see the module's docstring for the marker, ``None`` and
         ``UNSET``); every change is audited, a secret's only as ``"changed"``."""
-        self._require_admin(principal)
+        principal.require_admin("Changing settings")
         saved = self._store.get_settings()
         values: dict[str, Any] = {}
         removed: list[str] = []
@@ -236,10 +236,6 @@ class StoredSettings:
             self._store.update_settings(changed, removed, self._clock(), actor.id, audit=event)
             self._audit.logged(event)
         return self.view(principal)
-
-    def _require_admin(self, principal: Principal) -> None:
-        if not principal.is_admin:
-            raise Forbidden("Settings need the admin role.")
 
     def _check_editable(self, name: str) -> None:
         if name not in EDITABLE:

@@ -9,7 +9,7 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 
 from authgate.adapters.scope import PRINCIPAL_SCOPE_KEY, facts_from_scope
 from authgate.credentials.verifiers import FactsRequest
-from authgate.errors import AuthgateError, Forbidden
+from authgate.errors import AuthgateError
 from authgate.gate import Gate
 from authgate.pipeline import run_async
 from authgate.policy import Rule
@@ -75,6 +75,5 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
 def require_admin(principal: CurrentPrincipal) -> Principal:
-    if not principal.is_admin:
-        raise Forbidden("This needs the admin role.")
+    principal.require_admin()
     return principal
