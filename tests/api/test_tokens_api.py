@@ -255,6 +255,65 @@ def test_all_tokens_only_for_token_managers(service: Service) -> None:
     assert [token["id"] for token in by_scope.json()] == [manager["id"]]
 
 
+def _service_tokens(service: Service, names: list[str]) -> list[str]:
+    ids = []
+    for name in names:
+        made = service.client.post("/tokens", json={"name": name}, headers=service.admin)
+        assert made.status_code == 201, made.text
+        ids.append(made.json()["id"])
+    return ids
+
+
+def test_pages_of_tokens_follow_the_link_to_the_end(service: Service) -> None:
+    ids = _service_tokens(service, [f"svc-{index}" for index in range(7)])
+    seen: list[str] = []
+    url: str | None = "/authgate/v1/tokens?all=true&limit=3"
+    while url is not None:
+        page = httpx.get(f"{service.base_url}{url}", headers=service.admin)
+        assert page.status_code == 200, page.text
+        assert page.headers["X-Total-Count"] == "7"
+        seen += [token["id"] for token in page.json()]
+        url = page.links["next"]["url"] if "next" in page.links else None
+    assert seen == list(reversed(ids))  # newest first, each once
+    whole = service.client.get("/tokens", params={"all": "true"}, headers=service.admin).json()
+    assert [token["id"] for token in whole] == ids  # the unpaged list keeps oldest first
+    assert "X-Total-Count" not in service.client.get("/tokens", headers=service.admin).headers
+
+
+def test_a_page_is_searched_and_keeps_to_what_the_caller_may_see(service: Service) -> None:
+    _service_tokens(service, ["backup-nightly", "backup-weekly", "deploy"])
+    service.user("alice@example.com")
+    alice = service.token_of("alice@example.com")
+    found = service.client.get(
+        "/tokens", params={"all": "true", "limit": 10, "search": "BACKUP"}, headers=service.admin
+    )
+    assert [token["name"] for token in found.json()] == ["backup-weekly", "backup-nightly"]
+    assert found.headers["X-Total-Count"] == "2"
+    assert "Link" not in found.headers
+    own = service.client.get("/tokens", params={"limit": 10, "search": "backup"}, headers=alice)
+    assert own.status_code == 200 and own.json() == []
+    assert own.headers["X-Total-Count"] == "0"
+    refused = service.client.get("/tokens", params={"all": "true", "limit": 10}, headers=alice)
+    assert refused.status_code == 403
+
+
+def test_paging_parameters_out_of_range_are_refused(service: Service) -> None:
+    refused: list[dict[str, str | int]] = [
+        {"limit": 0},
+        {"limit": 1001},
+        {"limit": 5, "offset": -1},
+        {"limit": 5, "offset": 2**53 + 1},
+        {"limit": "many"},
+        {"offset": 5},
+        {"search": "x"},
+        {"limit": 5, "search": ""},
+    ]
+    for params in refused:
+        answer = service.client.get("/tokens", params=params, headers=service.admin)
+        assert answer.status_code == 422, (params, answer.text)
+        assert answer.json()["code"] in {"invalid_request", "validation_error"}, answer.json()
+
+
 def test_someone_elses_token_answers_like_a_missing_one(service: Service) -> None:
     service.user("alice@example.com")
     service.user("bob@example.com")

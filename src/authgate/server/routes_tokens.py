@@ -80,6 +80,11 @@ def create_token(
     return _created(created, runtime)
 
 
+MAX_PAGE = 1000
+# Far past any real store and exact in JSON for JavaScript clients (as /audit's).
+MAX_OFFSET = 2**53
+
+
 @router.get(
     "/tokens",
     response_model=list[TokenOut],
@@ -87,19 +92,43 @@ def create_token(
     description=(
         "Metadata only, revoked and expired tokens included and flagged. `all=true` needs "
         "`tokens:manage` or the admin role, and lists the tokens the caller may act on: those "
-        "of principals whose role and scopes it could grant."
+        "of principals whose role and scopes it could grant. Without `limit`, every token, "
+        "oldest first. With `limit`, one page, newest first: `X-Total-Count` says how many "
+        'match in all and a `Link` header with `rel="next"` gives the next page\'s URL. '
+        "`search` (with `limit`) keeps the tokens whose name, id or hint contains it."
     ),
     responses=errors(401, 403, 422),
 )
 def list_tokens(
+    request: Request,
+    response: Response,
     runtime: RuntimeDep,
     principal: Caller,
     source: ClientAddress,
     everyone: Annotated[bool, Query(alias="all", description="Every token.")] = False,
+    limit: Annotated[
+        int | None, Query(ge=1, le=MAX_PAGE, description="Page size; pages newest first.")
+    ] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Tokens to skip.")] = 0,
+    search: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="Part of a name, id or hint.")
+    ] = None,
 ) -> list[dict[str, Any]]:
     now = runtime.clock()
-    records = runtime.lifecycle.list_tokens(principal, everyone=everyone, source=source)
-    return [record.metadata(now) for record in records]
+    if limit is None:
+        if offset or search is not None:
+            raise InvalidRequest("offset and search page a listing: give limit with them")
+        records = runtime.lifecycle.list_tokens(principal, everyone=everyone, source=source)
+        return [record.metadata(now) for record in records]
+    page, total = runtime.lifecycle.page_tokens(
+        principal, everyone=everyone, search=search, limit=limit, offset=offset, source=source
+    )
+    response.headers["X-Total-Count"] = str(total)
+    if offset + len(page) < total:
+        # A reference relative to the request (RFC 8288): no Host read back to the client.
+        following = request.url.include_query_params(offset=offset + limit)
+        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+    return [record.metadata(now) for record in page]
 
 
 @router.delete(
