@@ -96,6 +96,23 @@ def test_tokens_create_get_rotate_revoke(admin: AuthgateClient, service: Service
     assert (missing.value.status, missing.value.code) == (404, "not_found")
 
 
+def test_iter_tokens_reads_every_page_newest_first(
+    admin: AuthgateClient, service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("authgate.client._client.TOKEN_PAGE", 2)  # several pages of 5
+    made = [admin.create_token(f"paged-{index}")["id"] for index in range(5)]
+    listed = [token["id"] for token in admin.iter_tokens(everyone=True)]
+    assert listed == [token["id"] for token in reversed(admin.list_tokens(everyone=True))]
+    assert listed[:5] == list(reversed(made))
+    assert [t["name"] for t in admin.iter_tokens(everyone=True, search="paged-3")] == ["paged-3"]
+
+    async def paged() -> list[str]:
+        async with AsyncAuthgateClient(service.base_url, service.admin_key) as client:
+            return [token["id"] async for token in client.iter_tokens(everyone=True)]
+
+    assert asyncio.run(paged()) == listed
+
+
 def test_a_member_asking_for_everyones_tokens_is_forbidden(service: Service) -> None:
     service.user("bob@example.com")
     with AuthgateClient(service.base_url, service.login("bob@example.com")["token"]) as bob:

@@ -83,6 +83,15 @@ class Call:
         return cls("GET", "/tokens", params={"all": "true"} if everyone else {})
 
     @classmethod
+    def page_tokens(cls, everyone: bool, search: str | None, limit: int, offset: int) -> Call:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if everyone:
+            params["all"] = "true"
+        if search is not None:
+            params["search"] = search
+        return cls("GET", "/tokens", params=params)
+
+    @classmethod
     def get_token(cls, key_id: str) -> Call:
         return cls("GET", f"/tokens/{_segment(key_id)}")
 

@@ -36,6 +36,7 @@ __all__ = ["AsyncAuthgateClient", "AuthgateClient", "Verify"]
 Verify = bool | str | os.PathLike[str] | ssl.SSLContext
 DEFAULT_TIMEOUT = 10.0
 AUDIT_PAGE = 1000
+TOKEN_PAGE = 500  # tokens per request of iter_tokens (the API allows 1,000)
 
 
 class _Bearer(httpx.Auth):
@@ -230,6 +231,20 @@ class AuthgateClient(_Base):
     def list_tokens(self, *, everyone: bool = False) -> list[Token]:
         """The caller's tokens; ``everyone=True`` (admins): all it may act on."""
         return cast(list[Token], self._send(Call.list_tokens(everyone)))
+
+    def iter_tokens(self, *, everyone: bool = False, search: str | None = None) -> Iterator[Token]:
+        """``list_tokens`` a page at a time, newest first: for stores too large to list
+        whole. ``search``: part of a name, id or hint. Tokens made meanwhile may shift a
+        later page (one can come twice)."""
+        offset = 0
+        while True:
+            page = cast(
+                list[Token], self._send(Call.page_tokens(everyone, search, TOKEN_PAGE, offset))
+            )
+            yield from page
+            if len(page) < TOKEN_PAGE:
+                return
+            offset += TOKEN_PAGE
 
     def get_token(self, key_id: str) -> Token:
         return cast(Token, self._send(Call.get_token(key_id)))
@@ -432,6 +447,19 @@ class AsyncAuthgateClient(_Base):
 
     async def list_tokens(self, *, everyone: bool = False) -> list[Token]:
         return cast(list[Token], await self._send(Call.list_tokens(everyone)))
+
+    async def iter_tokens(
+        self, *, everyone: bool = False, search: str | None = None
+    ) -> AsyncIterator[Token]:
+        offset = 0
+        while True:
+            call = Call.page_tokens(everyone, search, TOKEN_PAGE, offset)
+            page = cast(list[Token], await self._send(call))
+            for token in page:
+                yield token
+            if len(page) < TOKEN_PAGE:
+                return
+            offset += TOKEN_PAGE
 
     async def get_token(self, key_id: str) -> Token:
         return cast(Token, await self._send(Call.get_token(key_id)))
