@@ -112,13 +112,18 @@ class SqlKeys(SqlBase):
                     )
                 )
             )
-        page = (
-            _key_select()
+        # The page's ids first, the rows and their owners after (as the audit log's pages):
+        # a deep offset then walks the key-page index alone, not every skipped row's join.
+        newest_first = (api_keys.c.created_at.desc(), api_keys.c.id.desc())
+        ids = (
+            sa.select(api_keys.c.id)
             .where(*conditions)
-            .order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc())
+            .order_by(*newest_first)
             .limit(limit)
             .offset(offset)
+            .subquery()
         )
+        page = _key_select().join(ids, ids.c.id == api_keys.c.id).order_by(*newest_first)
         total = sa.select(sa.func.count()).select_from(api_keys).where(*conditions)
         with self._connect() as conn:
             records = [_key_from_row(row._mapping) for row in conn.execute(page)]
