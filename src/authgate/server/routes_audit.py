@@ -10,16 +10,12 @@ from fastapi import APIRouter, Query
 from authgate.server.callers import Caller, ClientAddress
 from authgate.server.deps import RuntimeDep
 from authgate.server.models import AuditPageOut
+from authgate.server.paging import MAX_OFFSET, MAX_PAGE
 from authgate.server.responses import errors
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["audit"])
-
-MAX_PAGE = 1000
-# Far past any real log, inside SQLite's and PostgreSQL's 64-bit integers (a bigger offset
-# cannot be bound to the query) and exact in JSON for JavaScript clients.
-MAX_OFFSET = 2**53
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -13,6 +13,7 @@ from authgate.server.body import body_openapi, json_body
 from authgate.server.callers import Caller, ClientAddress, OptionalCaller, sends_credentials
 from authgate.server.deps import RuntimeDep
 from authgate.server.models import TokenCreate, TokenCreated, TokenOut, TokenRotate
+from authgate.server.paging import MAX_OFFSET, MAX_PAGE
 from authgate.server.responses import errors
 
 __all__ = ["router"]
@@ -78,11 +79,6 @@ def create_token(
             source=source,
         )
     return _created(created, runtime)
-
-
-MAX_PAGE = 1000
-# Far past any real store and exact in JSON for JavaScript clients (as /audit's).
-MAX_OFFSET = 2**53
 
 
 @router.get(
