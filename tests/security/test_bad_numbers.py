@@ -62,6 +62,17 @@ def numeric_parameters(openapi: dict[str, Any]) -> list[tuple[str, str, dict[str
     return found
 
 
+def numeric_schema(parameter: dict[str, Any]) -> dict[str, Any]:
+    """The schema that holds the number's bounds: the parameter's own, or, for an optional
+    number (``anyOf`` with null), its numeric option."""
+    schema: dict[str, Any] = parameter["schema"]
+    options: list[dict[str, Any]] = [schema, *schema.get("anyOf", [])]
+    for option in options:
+        if option.get("type") in ("integer", "number"):
+            return option
+    raise AssertionError(f"{parameter['name']}: no numeric schema in {schema}")
+
+
 def openapi_of(api: Service) -> dict[str, Any]:
     response = httpx.get(f"{api.base_url}/authgate/openapi.json", timeout=30)
     assert response.status_code == 200
@@ -74,7 +85,7 @@ def test_every_numeric_parameter_declares_both_bounds(api: Service) -> None:
     names = {(path, parameter["name"]) for _, path, parameter in found}
     assert {("/authgate/v1/audit", "limit"), ("/authgate/v1/audit", "offset")} <= names
     for method, path, parameter in found:
-        schema = parameter["schema"]
+        schema = numeric_schema(parameter)
         assert "minimum" in schema, f"{method} {path} {parameter['name']}: no minimum"
         assert "maximum" in schema, f"{method} {path} {parameter['name']}: no maximum"
         # Within what a 64-bit column or OFFSET can take, with room for a page beyond.
