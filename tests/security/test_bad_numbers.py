@@ -8,14 +8,14 @@ attacked too, and must declare both bounds to pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from authgate.runtime import Runtime
-from tests.api.service import Service, serve
+from tests.api import conftest as api_fixtures
+from tests.api.service import Service
+from tests.security.openapi_parameters import openapi_of, parameters_of
 
 REFUSED = [
     "34859866355752599552",  # the value that overflowed SQLite's integer binding
@@ -35,31 +35,18 @@ REFUSED = [
 ]
 
 
+make_service = api_fixtures.make_service
+
+
 @pytest.fixture
-def api(make_settings: Any) -> Iterator[Service]:
+def api(make_service: Any) -> Service:
     """A started runtime on each back end behind a live server."""
-    runtime = Runtime(make_settings())
-    runtime.start()
-    try:
-        with serve(runtime) as service:
-            yield service
-    finally:
-        runtime.close()
+    service: Service = make_service()
+    return service
 
 
 def numeric_parameters(openapi: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    """(method, path, parameter) for every integer or number query/path parameter."""
-    found = []
-    for path, operations in openapi["paths"].items():
-        for method, operation in operations.items():
-            for parameter in operation.get("parameters", []):
-                schema = parameter.get("schema", {})
-                kinds = {schema.get("type")} | {
-                    option.get("type") for option in schema.get("anyOf", [])
-                }
-                if kinds & {"integer", "number"} and parameter["in"] in ("query", "path"):
-                    found.append((method, path, parameter))
-    return found
+    return parameters_of(openapi, {"integer", "number"})
 
 
 def numeric_schema(parameter: dict[str, Any]) -> dict[str, Any]:
@@ -71,13 +58,6 @@ def numeric_schema(parameter: dict[str, Any]) -> dict[str, Any]:
         if option.get("type") in ("integer", "number"):
             return option
     raise AssertionError(f"{parameter['name']}: no numeric schema in {schema}")
-
-
-def openapi_of(api: Service) -> dict[str, Any]:
-    response = httpx.get(f"{api.base_url}/authgate/openapi.json", timeout=30)
-    assert response.status_code == 200
-    document: dict[str, Any] = response.json()
-    return document
 
 
 def test_every_numeric_parameter_declares_both_bounds(api: Service) -> None:

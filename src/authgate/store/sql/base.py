@@ -28,12 +28,12 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError, StatementError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from authgate.breaker import CircuitBreaker
-from authgate.errors import ConfigurationError, NotReady
+from authgate.errors import ConfigurationError, InvalidRequest, NotReady
 from authgate.extras import require
 from authgate.metrics import record_store_call
 from authgate.securefiles import check_secret_file
@@ -160,6 +160,11 @@ class SqlBase:
                     call.released()
         except IntegrityError:
             raise
+        except DataError as exc:
+            # A value the database will not hold (PostgreSQL refuses a NUL in text): the
+            # request's fault, answered as such. As a 503 it also counted against the
+            # breaker, so three such requests shut the store for everyone.
+            raise InvalidRequest(_refused_value(exc)) from None
         except StatementError as exc:
             if not isinstance(exc, DBAPIError):
                 # Raised before the database saw anything (e.g. a naive datetime): a bug
@@ -173,6 +178,12 @@ class SqlBase:
     def _transaction(self) -> Iterator[Connection]:
         with self._connect() as conn, conn.begin():
             yield conn
+
+
+def _refused_value(exc: DataError) -> str:
+    if "NUL" in str(exc.orig):
+        return "A value holds a NUL character (U+0000), which the store cannot keep."
+    return "A value is outside what the store can hold (too long, or out of range)."
 
 
 @contextmanager
