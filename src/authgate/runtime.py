@@ -205,6 +205,7 @@ class Runtime:
         self.sessions = ConsoleSessions(
             self.store,
             self.auditor,
+            self.roles,
             idle=timedelta(seconds=settings.console_session_idle_seconds),
             absolute=timedelta(seconds=settings.console_session_seconds),
             clock=clock,

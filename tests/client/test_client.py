@@ -163,6 +163,26 @@ def test_audit_pages_and_iteration(admin: AuthgateClient) -> None:
     assert len(list(admin.iter_audit(action="key.create", limit=2))) == 2
 
 
+def test_console_sessions_sync_and_async(admin: AuthgateClient, service: Service) -> None:
+    user = service.user("sam@example.com")
+    first = service.runtime.sessions.start(user=user, source=None, user_agent=None).record
+    second = service.runtime.sessions.start(user=user, source=None, user_agent=None).record
+    listed = admin.list_sessions(user="sam@example.com")
+    assert {session["id"] for session in listed} == {first.id, second.id}
+    assert admin.end_session(first.id)["revoked_at"] is not None
+    with pytest.raises(NotFound):
+        admin.end_session("ses_0000000000000000")
+
+    async def scenario() -> None:
+        async with AsyncAuthgateClient(service.base_url, service.admin_key) as client:
+            assert [s["id"] for s in await client.list_sessions()] == [second.id]
+            assert (await client.end_session(second.id))["id"] == second.id
+            with pytest.raises(Conflict):
+                await client.end_session(second.id)
+
+    asyncio.run(scenario())
+
+
 def test_no_credentials_is_missing_credentials(service: Service) -> None:
     with AuthgateClient(service.base_url) as client, pytest.raises(MissingCredentials) as none:
         client.whoami()

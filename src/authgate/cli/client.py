@@ -26,6 +26,7 @@ from authgate.client import AuthgateClient, api_base, error_for
 from authgate.errors import InvalidRequest, MissingCredentials
 from authgate.manage.keys import Actor
 from authgate.manage.leaks import LeakReport
+from authgate.manage.sessions import session_dict
 from authgate.manage.users import audit_actor, user_dict
 from authgate.principal import Principal
 from authgate.runtime import Runtime
@@ -79,6 +80,8 @@ class Backend(Protocol):
         limit: int,
     ) -> list[dict[str, Any]]: ...
 
+    def list_sessions(self, user: str | None) -> list[dict[str, Any]]: ...
+    def end_session(self, session_id: str) -> dict[str, Any]: ...
     def settings(self) -> list[dict[str, Any]]: ...
     def update_settings(self, changes: Mapping[str, Any]) -> list[dict[str, Any]]: ...
 
@@ -155,6 +158,15 @@ class LocalBackend:
         )
         return [event.as_dict() for event in events]
 
+    def list_sessions(self, user: str | None) -> list[dict[str, Any]]:
+        user_id = self._runtime.users.get(user).id if user is not None else None
+        listed = self._runtime.sessions.list_for(CLI_PRINCIPAL, user_id)
+        return [session_dict(record) for record in listed]
+
+    def end_session(self, session_id: str) -> dict[str, Any]:
+        ended = self._runtime.sessions.end_for(CLI_PRINCIPAL, self._actor, session_id)
+        return session_dict(ended)
+
     def settings(self) -> list[dict[str, Any]]:
         views = self._runtime.stored_settings.view(CLI_PRINCIPAL)
         return [view.as_dict() for view in views]
@@ -224,6 +236,12 @@ class RemoteBackend:
             actor=actor, action=action, key=key, since=since, until=until, limit=limit
         )
         return [dict(event) for event in events]
+
+    def list_sessions(self, user: str | None) -> list[dict[str, Any]]:
+        return [dict(session) for session in self._client.list_sessions(user=user)]
+
+    def end_session(self, session_id: str) -> dict[str, Any]:
+        return dict(self._client.end_session(session_id))
 
     def settings(self) -> list[dict[str, Any]]:
         return self._client.settings()

@@ -12,7 +12,7 @@ from typer.core import TyperOption
 from authgate import __version__
 from authgate.cli import access_keys as access_keys_cli
 from authgate.cli import assertion_key as assertion_key_cli
-from authgate.cli import audit, keys, login, scopes, settings, users
+from authgate.cli import audit, keys, login, scopes, sessions, settings, users
 from authgate.cli import master_key as master_key_cli
 from authgate.cli.context import CliState, local_runtime, state_of
 from authgate.cli.output import cli_errors, print_json, stderr, stdout
@@ -42,6 +42,7 @@ app = typer.Typer(
 )
 app.add_typer(keys.app, name="keys")
 app.add_typer(scopes.app, name="scopes")
+app.add_typer(sessions.app, name="sessions")
 app.add_typer(settings.app, name="settings")
 app.add_typer(access_keys_cli.app, name="access-keys")
 app.add_typer(master_key_cli.app, name="master-key")

@@ -36,6 +36,7 @@ from authgate.client._models import (
     CreatedAccessKey,
     CreatedToken,
     LeakLabel,
+    Session,
     Token,
     User,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "CreatedAccessKey",
     "CreatedToken",
     "LeakLabel",
+    "Session",
     "Token",
     "Unreachable",
     "User",

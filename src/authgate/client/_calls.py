@@ -163,6 +163,15 @@ class Call:
     def delete_grant(cls, ident: str, bucket: str) -> Call:
         return cls("DELETE", f"/access-keys/{_segment(ident)}/grants/{_segment(bucket)}")
 
+    # -- console sessions ---------------------------------------------------------------
+    @classmethod
+    def list_sessions(cls, user: str | None) -> Call:
+        return cls("GET", "/sessions", params={"user": user} if user is not None else {})
+
+    @classmethod
+    def end_session(cls, session_id: str) -> Call:
+        return cls("DELETE", f"/sessions/{_segment(session_id)}")
+
     # -- settings -----------------------------------------------------------------------
     @classmethod
     def settings(cls) -> Call:

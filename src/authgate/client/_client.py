@@ -26,6 +26,7 @@ from authgate.client._models import (
     CreatedAccessKey,
     CreatedToken,
     LeakLabel,
+    Session,
     Token,
     User,
 )
@@ -306,6 +307,14 @@ class AuthgateClient(_Base):
     def delete_grant(self, ident: str, bucket: str) -> AccessKey:
         return cast(AccessKey, self._send(Call.delete_grant(ident, bucket)))
 
+    # -- console sessions ---------------------------------------------------------------
+    def list_sessions(self, *, user: str | None = None) -> list[Session]:
+        """Live console sessions the caller may see, newest first; one user's if named."""
+        return cast(list[Session], self._send(Call.list_sessions(user)))
+
+    def end_session(self, session_id: str) -> Session:
+        return cast(Session, self._send(Call.end_session(session_id)))
+
     # -- settings -----------------------------------------------------------------------
     def settings(self) -> list[dict[str, Any]]:
         """The settings saved in the store, secrets redacted (admins)."""
@@ -512,6 +521,14 @@ class AsyncAuthgateClient(_Base):
 
     async def delete_grant(self, ident: str, bucket: str) -> AccessKey:
         return cast(AccessKey, await self._send(Call.delete_grant(ident, bucket)))
+
+    # -- console sessions ---------------------------------------------------------------
+    async def list_sessions(self, *, user: str | None = None) -> list[Session]:
+        """Live console sessions the caller may see, newest first; one user's if named."""
+        return cast(list[Session], await self._send(Call.list_sessions(user)))
+
+    async def end_session(self, session_id: str) -> Session:
+        return cast(Session, await self._send(Call.end_session(session_id)))
 
     # -- settings -----------------------------------------------------------------------
     async def settings(self) -> list[dict[str, Any]]:

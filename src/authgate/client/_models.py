@@ -12,6 +12,7 @@ __all__ = [
     "CreatedAccessKey",
     "CreatedToken",
     "LeakLabel",
+    "Session",
     "Token",
     "User",
 ]
@@ -56,6 +57,19 @@ class User(TypedDict):
     active: bool
     created_at: str
     updated_at: str
+
+
+class Session(TypedDict):
+    id: str
+    user_id: str | None
+    user_email: str | None
+    operator: str | None
+    created_at: str
+    last_seen_at: str
+    expires_at: str
+    revoked_at: str | None
+    source: str | None
+    user_agent: str | None
 
 
 class AccessKey(TypedDict):

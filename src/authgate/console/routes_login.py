@@ -29,7 +29,7 @@ from authgate.console.visitors import (
     runtime_of,
     set_session_cookie,
 )
-from authgate.errors import AuthgateError, InvalidLogin, NotFound
+from authgate.errors import AuthgateError, InvalidLogin
 from authgate.manage.sessions import csrf_token
 from authgate.server.callers import client_address
 
@@ -133,14 +133,12 @@ def logout(request: Request, post: Post) -> Response:
 @router.get("/console/sessions")
 def sessions(request: Request, found: Seen) -> Response:
     runtime = runtime_of(request)
-    everyone = found.principal.is_admin
-    listed = runtime.sessions.list(None if everyone else found.principal.owner_id or "")
     return render(
         request,
         "sessions.html",
         visitor=found,
-        sessions=listed,
-        everyone=everyone,
+        sessions=runtime.sessions.list_for(found.principal),
+        everyone=runtime.sessions.sees_others(found.principal),
     )
 
 
@@ -148,14 +146,7 @@ def sessions(request: Request, found: Seen) -> Response:
 def revoke_session(request: Request, post: Post, session_id: str) -> Response:
     runtime = runtime_of(request)
     found = post.visitor
-    record = runtime.sessions.get(session_id)
-    mine = record is not None and (
-        found.principal.is_admin
-        or (record.user_id is not None and record.user_id == found.principal.owner_id)
-    )
-    if record is None or not mine:
-        raise NotFound("No such session.")
-    runtime.sessions.end(found.actor, session_id, reason="revoked")
+    record = runtime.sessions.end_for(found.principal, found.actor, session_id)
     if found.session is not None and found.session.id == session_id:
         response = redirect(request, "login")
         clear_session_cookie(request, response)

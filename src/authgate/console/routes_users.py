@@ -53,7 +53,7 @@ def user(request: Request, found: Seen, user_id: str) -> Response:
         user=record,
         tokens=tokens,
         total=total,
-        sessions=runtime.sessions.list(record.id),
+        sessions=runtime.sessions.list_for(found.principal, record.id),
         roles=runtime.roles.roles,
     )
 

@@ -15,15 +15,26 @@ import hmac
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from authgate.clock import Clock, now_utc
 from authgate.credentials.tokens import digest
+from authgate.errors import Conflict, NotFound
 from authgate.manage.audit import Auditor
 from authgate.manage.keys import Actor, new_id
+from authgate.manage.roles import MANAGE_USERS, RoleCatalogue
+from authgate.principal import Principal
 from authgate.store.protocols import SessionStore
 from authgate.store.records import SessionRecord, UserRecord
 
-__all__ = ["ConsoleSessions", "StartedSession", "csrf_token", "same_csrf_token"]
+__all__ = [
+    "ConsoleSessions",
+    "NoSuchSession",
+    "StartedSession",
+    "csrf_token",
+    "same_csrf_token",
+    "session_dict",
+]
 
 USER_AGENT_CHARS = 200
 # last_seen_at is written at most this often (or a quarter of the idle timeout, if that
@@ -42,6 +53,27 @@ def same_csrf_token(binding: str, sent: str) -> bool:
     return hmac.compare_digest(csrf_token(binding).encode(), sent.encode())
 
 
+class NoSuchSession(NotFound):
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"No session {session_id!r}.")
+
+
+def session_dict(record: SessionRecord) -> dict[str, Any]:
+    """What listings show: never the cookie's digest."""
+    return {
+        "id": record.id,
+        "user_id": record.user_id,
+        "user_email": record.user_email,
+        "operator": record.operator,
+        "created_at": record.created_at.isoformat(),
+        "last_seen_at": record.last_seen_at.isoformat(),
+        "expires_at": record.expires_at.isoformat(),
+        "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
+        "source": record.source,
+        "user_agent": record.user_agent,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class StartedSession:
     token: str  # the cookie's value: set once, never stored
@@ -53,6 +85,7 @@ class ConsoleSessions:
         self,
         store: SessionStore,
         auditor: Auditor,
+        roles: RoleCatalogue,
         *,
         idle: timedelta,
         absolute: timedelta,
@@ -60,6 +93,7 @@ class ConsoleSessions:
     ) -> None:
         self._store = store
         self._audit = auditor
+        self._roles = roles
         self.idle = idle
         self.absolute = absolute
         self._clock = clock
@@ -136,6 +170,57 @@ class ConsoleSessions:
     def get(self, session_id: str) -> SessionRecord | None:
         return self._store.get_session(session_id)
 
-    def list(self, user_id: str | None = None) -> list[SessionRecord]:
+    def live_sessions(self, user_id: str | None = None) -> list[SessionRecord]:
         """Live sessions, newest first: one user's, or everyone's."""
         return self._store.list_sessions(user_id=user_id, live_at=self._clock())
+
+    # -- on behalf of a caller: the console, the REST API and the CLI share these ---------
+    def visible(self, principal: Principal, record: SessionRecord) -> bool:
+        """Admins see every session; anyone their own user's; a ``users:manage`` holder
+        those of users they could manage (a role at or below theirs). The operator
+        account's sessions are admins' alone."""
+        if principal.is_admin:
+            return True
+        if record.user_id is None:
+            return False
+        if record.user_id == principal.owner_id:
+            return True
+        return (
+            self._roles.holds(principal, MANAGE_USERS)
+            and record.user_role is not None
+            and self._roles.covers(principal, record.user_role)
+        )
+
+    def sees_others(self, principal: Principal) -> bool:
+        return principal.is_admin or self._roles.holds(principal, MANAGE_USERS)
+
+    def list_for(self, principal: Principal, user_id: str | None = None) -> list[SessionRecord]:
+        """The live sessions ``principal`` may see, newest first; one user's if named."""
+        if not self.sees_others(principal):
+            own = principal.owner_id
+            if own is None or user_id not in (None, own):
+                return []
+            user_id = own
+        return [record for record in self.live_sessions(user_id) if self.visible(principal, record)]
+
+    def end_for(
+        self, principal: Principal, actor: Actor, session_id: str, *, reason: str = "revoked"
+    ) -> SessionRecord:
+        """End a session ``principal`` may see. One it may not see reads as missing (and
+        the attempt is audited); one already over is a conflict."""
+        record = self.get(session_id)
+        if record is None or not self.visible(principal, record):
+            self._audit.record(
+                actor.id,
+                "session.revoke",
+                target=session_id,
+                source=actor.source,
+                outcome="denied",
+                credential=principal.id,
+                reason="not visible to the caller",
+            )
+            raise NoSuchSession(session_id)
+        if not self.live(record) or not self.end(actor, session_id, reason=reason):
+            raise Conflict(f"Session {session_id!r} has already ended.")
+        ended = self.get(session_id)
+        return ended if ended is not None else record

@@ -20,6 +20,7 @@ from authgate.server import (
     routes_leaks,
     routes_metrics,
     routes_scopes,
+    routes_sessions,
     routes_settings,
     routes_tokens,
     routes_users,
@@ -77,6 +78,7 @@ def create_app(
     app.include_router(routes_users.router, prefix=f"{prefix}/v1")
     app.include_router(routes_audit.router, prefix=f"{prefix}/v1")
     app.include_router(routes_leaks.router, prefix=f"{prefix}/v1")
+    app.include_router(routes_sessions.router, prefix=f"{prefix}/v1")
     app.include_router(routes_settings.router, prefix=f"{prefix}/v1")
     app.include_router(console.router, prefix=prefix)
     app.include_router(routes_metrics.router, prefix=prefix)

@@ -16,6 +16,7 @@ __all__ = [
     "AuditPageOut",
     "ErrorOut",
     "PasswordReset",
+    "SessionOut",
     "TokenCreate",
     "TokenCreated",
     "TokenOut",
@@ -134,6 +135,19 @@ class UserOut(BaseModel):
     active: bool
     created_at: Timestamp
     updated_at: Timestamp
+
+
+class SessionOut(BaseModel):
+    id: str
+    user_id: str | None = Field(description="None for the operator account's sessions.")
+    user_email: str | None
+    operator: str | None = Field(description="The operator account's name, for its sessions.")
+    created_at: Timestamp
+    last_seen_at: Timestamp
+    expires_at: Timestamp = Field(description="The absolute timeout.")
+    revoked_at: Timestamp | None
+    source: str | None = Field(description="The client address at login.")
+    user_agent: str | None
 
 
 class AuditEventOut(BaseModel):
