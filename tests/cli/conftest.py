@@ -12,6 +12,7 @@ from typer.testing import CliRunner, Result
 from authgate.cli import app
 from authgate.runtime import Runtime
 from authgate.settings import load_settings
+from tests.api.service import Service, serve
 
 
 @pytest.fixture
@@ -33,3 +34,23 @@ def local(data_dir: Path, database_url: str) -> Iterator[Runtime]:
     runtime.prepare_store()
     yield runtime
     runtime.store.close()
+
+
+@pytest.fixture
+def service(runtime: Runtime) -> Iterator[Service]:
+    """A started runtime behind a live server, for the CLI's ``--url`` mode."""
+    with serve(runtime) as live:
+        yield live
+
+
+@pytest.fixture
+def remote_cli(service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The CLI through ``service``'s API with a given token, its data folder unused."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    runner = CliRunner()
+
+    def invoke(*args: str, token: str) -> Result:
+        prefix = ["--data-dir", str(tmp_path / "unused"), "--url", service.base_url]
+        return runner.invoke(app, [*prefix, "--token", token, *args])
+
+    return invoke

@@ -11,12 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from authgate.cli import app
 from authgate.client import AuthgateClient, Unreachable
-from authgate.runtime import Runtime
-from tests.api.service import PASSWORD, Service, serve
+from tests.api.service import PASSWORD, Service
 from tests.foundation.helpers import AUTHGATE, self_signed_server
 
 EXIT_AUTH, EXIT_UNREACHABLE = 3, 6
@@ -29,21 +26,8 @@ def database_url(data_dir: Path) -> str:
 
 
 @pytest.fixture
-def service(runtime: Runtime) -> Iterator[Service]:
-    with serve(runtime) as live:
-        yield live
-
-
-@pytest.fixture
-def cli(service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    runner = CliRunner()
-
-    def invoke(*args: str, token: str) -> Result:
-        prefix = ["--data-dir", str(tmp_path / "unused"), "--url", service.base_url]
-        return runner.invoke(app, [*prefix, "--token", token, *args])
-
-    return invoke
+def cli(remote_cli: Any) -> Any:
+    return remote_cli
 
 
 def test_a_member_lists_their_own_keys_and_only_admins_list_all(service: Service, cli: Any) -> None:

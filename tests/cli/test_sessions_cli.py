@@ -4,18 +4,14 @@ through a server, on SQLite and PostgreSQL; what each caller may see is the API'
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from authgate.cli import app
 from authgate.manage.keys import Actor
 from authgate.runtime import Runtime
 from authgate.store.records import SessionRecord
-from tests.api.service import Service, serve
+from tests.api.service import Service
 
 
 def listed(result: Result) -> list[dict[str, Any]]:
@@ -61,21 +57,10 @@ def test_list_and_end_on_the_data_folder(local_cli: Any, local: Runtime) -> None
     assert nobody.exit_code == 4, nobody.output
 
 
-@pytest.fixture
-def service(runtime: Runtime) -> Iterator[Service]:
-    with serve(runtime) as live:
-        yield live
-
-
 def test_through_a_server_each_caller_sees_what_the_api_allows(
-    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    service: Service, remote_cli: Any
 ) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    runner = CliRunner()
-
-    def remote(*args: str, token: str) -> Result:
-        prefix = ["--data-dir", str(tmp_path / "unused"), "--url", service.base_url]
-        return runner.invoke(app, [*prefix, "--token", token, *args])
+    remote = remote_cli
 
     service.user("carol@example.com")
     service.user("dave@example.com")

@@ -4,16 +4,14 @@ server, secrets never printed."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from authgate.cli import app
 from authgate.runtime import Runtime
-from tests.api.service import Service, serve
+from tests.api.service import Service
 
 SECRET_URL = "redis://:hunter2-not-shown@127.0.0.1:6399/0"
 
@@ -82,21 +80,8 @@ def database_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'authgate.db'}"
 
 
-@pytest.fixture
-def service(runtime: Runtime) -> Iterator[Service]:
-    with serve(runtime) as live:
-        yield live
-
-
-def test_through_a_server_admins_only(
-    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    runner = CliRunner()
-
-    def remote(*args: str, token: str) -> Result:
-        prefix = ["--data-dir", str(tmp_path / "unused"), "--url", service.base_url]
-        return runner.invoke(app, [*prefix, "--token", token, *args])
+def test_through_a_server_admins_only(service: Service, remote_cli: Any) -> None:
+    remote = remote_cli
 
     saved = views(
         remote("settings", "set", "redis_url", SECRET_URL, "--json", token=service.admin_key)
